@@ -1,0 +1,39 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# The CPU build of torch; an unpinned torch would pull a multi-GB CUDA build.
+TORCH_PIN ?= torch==2.13.0
+EXTRAS ?= tests,atari,zoo
+
+.PHONY: venv install demo test test-all lint format type clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet "$(TORCH_PIN)"
+	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) -m sb3_equivariant.benchmark --preset demo
+
+test: install
+	$(PY) -m pytest -q -m "not slow" -n 2 tests
+
+test-all: install
+	$(PY) -m pytest -q -n 2 tests
+
+lint: install
+	$(PY) -m ruff check sb3_equivariant tests examples benchmarks
+	$(PY) -m mypy
+
+format: install
+	$(PY) -m ruff format sb3_equivariant tests examples benchmarks
+	$(PY) -m ruff check --fix sb3_equivariant tests examples benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,538 @@
+"""Representations of finite groups on vectors and on images (pure numpy; transforms also accept torch tensors).
+
+Convention used everywhere in the package: ``ρ(g) ρ(h) = ρ(g·h)``, and a (signed) permutation representation sends
+basis vector ``e_i`` to ``signs[g][i] · e_{perm[g][i]}``; applied to a vector ``x`` that is
+``y[perm[g][i]] = signs[g][i] · x[i]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import torch as th
+
+from sb3_equivariant.group import Group, GroupError
+
+ArrayT = TypeVar("ArrayT", np.ndarray, th.Tensor)
+
+
+class RepresentationError(ValueError):
+    """Raised when matrices do not form a representation of the given group, or have the wrong size."""
+
+
+class Representation:
+    """
+    A real representation of a finite group: one ``(d, d)`` matrix per group element, validated as a homomorphism.
+
+    :param group: the group represented.
+    :param matrices: ``matrices[g]`` for every element ``g``, shape ``(len(group), d, d)``.
+    :param name: a short name for ``repr`` and error messages.
+    :param atol: tolerance of the homomorphism check.
+    """
+
+    def __init__(self, group: Group, matrices: np.ndarray | Sequence[np.ndarray], name: str = "rho", atol: float = 1e-6):
+        mats = np.array(matrices, dtype=np.float64)
+        if mats.ndim != 3 or mats.shape[1] != mats.shape[2]:
+            raise RepresentationError(f"{name}: expected matrices of shape (|G|, d, d), got {mats.shape}")
+        if mats.shape[0] != group.order:
+            raise RepresentationError(
+                f"{name}: {mats.shape[0]} matrices given for {group.name} of order {group.order} (one per element needed)"
+            )
+        d = mats.shape[1]
+        if not np.allclose(mats[0], np.eye(d), atol=atol):
+            raise RepresentationError(f"{name}: the identity element must map to the identity matrix")
+        self._monomial = _monomial_form(mats)
+        for g in group.elements:
+            for h in group.elements:
+                if not self._composes(mats, g, h, group.mul(g, h), atol):
+                    raise RepresentationError(
+                        f"{name}: not a homomorphism: rho({g}) rho({h}) != rho({g}·{h}) for {group.name}"
+                    )
+        mats.setflags(write=False)
+        self.group = group
+        self.matrices = mats
+        self.name = name
+        self.key = hashlib.sha1(np.round(mats, 9).tobytes() + str(mats.shape).encode() + group.table.tobytes()).hexdigest()
+
+    def _composes(self, mats: np.ndarray, g: int, h: int, gh: int, atol: float) -> bool:
+        if self._monomial is not None:  # O(d) instead of a matrix product: image filters are large
+            perms, signs = self._monomial
+            return bool(
+                np.array_equal(perms[g][perms[h]], perms[gh]) and np.array_equal(signs[h] * signs[g][perms[h]], signs[gh])
+            )
+        return bool(np.allclose(mats[g] @ mats[h], mats[gh], atol=atol))
+
+    @property
+    def dim(self) -> int:
+        return int(self.matrices.shape[1])
+
+    @property
+    def size(self) -> int:
+        """Number of group elements represented (``len(group)``)."""
+        return self.group.order
+
+    def __call__(self, g: int) -> np.ndarray:
+        return self.matrices[g]
+
+    def __len__(self) -> int:
+        return self.group.order
+
+    def __repr__(self) -> str:
+        return f"Representation({self.name}, group={self.group.name}, dim={self.dim})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Representation) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.matrices.setflags(write=False)
+
+    @property
+    def character(self) -> np.ndarray:
+        """Trace of each matrix, shape ``(len(group),)``."""
+        return np.trace(self.matrices, axis1=1, axis2=2)
+
+    @property
+    def is_monomial(self) -> bool:
+        """True when every matrix is a signed permutation."""
+        return self._monomial is not None
+
+    @property
+    def is_permutation(self) -> bool:
+        return self._monomial is not None and bool(np.all(self._monomial[1] == 1))
+
+    @property
+    def permutations(self) -> np.ndarray:
+        """``perm[g][i]``: where element ``g`` sends index ``i``; shape ``(|G|, d)``. Only for monomial reps."""
+        return self._require_monomial()[0]
+
+    @property
+    def signs(self) -> np.ndarray:
+        """``signs[g][i]``: the sign that index ``i`` picks up under ``g``; shape ``(|G|, d)``. Monomial reps only."""
+        return self._require_monomial()[1]
+
+    def _require_monomial(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._monomial is None:
+            raise RepresentationError(f"{self.name} is not a (signed) permutation representation")
+        return self._monomial
+
+    def is_trivial(self) -> bool:
+        return bool(np.allclose(self.matrices, np.eye(self.dim)))
+
+    def apply(self, x: ArrayT, g: int) -> ArrayT:
+        """``ρ(g) x`` along the last axis of ``x`` (numpy array or torch tensor, any leading batch dims)."""
+        if x.shape[-1] != self.dim:
+            raise RepresentationError(f"{self.name}: expected last dimension {self.dim}, got shape {tuple(x.shape)}")
+        if self._monomial is not None:
+            src, sign = _gather_form(*self._monomial, g)
+            return _gather_sign(x, src, sign, axis=-1)
+        mat = self.matrices[g]
+        if isinstance(x, th.Tensor):
+            return x @ th.as_tensor(mat.T, dtype=x.dtype, device=x.device)
+        return x @ mat.T.astype(x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64)
+
+
+def _monomial_form(mats: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    nonzero = np.abs(mats) > 1e-9
+    if not (np.all(nonzero.sum(axis=1) == 1) and np.all(nonzero.sum(axis=2) == 1)):
+        return None
+    perms = np.argmax(nonzero, axis=1)  # perms[g, i] = row of the non-zero entry in column i
+    signs = np.take_along_axis(mats, perms[:, None, :], axis=1)[:, 0, :]
+    if not np.allclose(np.abs(signs), 1.0):
+        return None
+    perms.setflags(write=False)
+    signs = np.sign(signs)
+    signs.setflags(write=False)
+    return perms, signs
+
+
+def _gather_form(perms: np.ndarray, signs: np.ndarray, g: int) -> tuple[np.ndarray, np.ndarray]:
+    """Turn ``y[perm[i]] = s[i] x[i]`` into ``y = x[src] * sign``."""
+    src = np.argsort(perms[g])
+    return src, signs[g][src]
+
+
+def _gather_sign(x: ArrayT, src: np.ndarray, sign: np.ndarray, axis: int) -> ArrayT:
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    if isinstance(x, th.Tensor):
+        out = th.index_select(x, axis % x.ndim, th.as_tensor(src, device=x.device))
+        if np.all(sign == 1):
+            return out
+        return out * th.as_tensor(sign.reshape(shape), dtype=out.dtype, device=x.device)
+    out_np = np.take(x, src, axis=axis)
+    if np.all(sign == 1):
+        return out_np
+    return (out_np * sign.reshape(shape)).astype(x.dtype, copy=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Constructors
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def trivial(group: Group, dim: int = 1) -> Representation:
+    """Every element acts as the identity on ``R^dim`` (invariant quantities: values, rewards)."""
+    return Representation(group, np.broadcast_to(np.eye(dim), (group.order, dim, dim)), name=f"trivial{dim}")
+
+
+def regular(group: Group) -> Representation:
+    """The regular representation: ``ρ(g) e_h = e_{g·h}`` (hidden channels of group-equivariant networks)."""
+    return permutation(group, [group.table[g] for g in group.elements], name=f"regular({group.name})")
+
+
+def permutation(
+    group: Group, perms: Sequence[Sequence[int]] | Mapping[int, Sequence[int]], name: str = "permutation"
+) -> Representation:
+    """
+    A permutation representation: ``ρ(g) e_i = e_{perms[g][i]}``.
+
+    :param perms: one index map per element, or a mapping ``{generator element: index map}`` from which the rest is
+        generated (e.g. ``{1: [0, 2, 3, 4, 1]}`` for the rotation of C4).
+    """
+    return signed_permutation(group, perms, signs=None, name=name)
+
+
+def signed_permutation(
+    group: Group,
+    perms: Sequence[Sequence[int]] | Mapping[int, Sequence[int]] | None,
+    signs: Sequence[Sequence[float]] | Mapping[int, Sequence[float]] | None,
+    name: str = "signed_permutation",
+) -> Representation:
+    """
+    A signed permutation representation: ``ρ(g) e_i = signs[g][i] · e_{perms[g][i]}`` (sign flips plus a permutation:
+    CartPole's ``obs → -obs``, mirror symmetries that swap and negate coordinates).
+
+    :param perms: one index map per element or a ``{generator: index map}`` mapping; ``None`` for no permutation.
+    :param signs: the same shape with entries ``±1``; ``None`` for all ``+1``.
+    """
+    if perms is None and signs is None:
+        raise RepresentationError(f"{name}: give perms, signs or both")
+    as_map = isinstance(perms, Mapping) or isinstance(signs, Mapping)
+    keys = _keys(perms, signs, group, name)
+    dim = _dim_of(perms, signs, keys, name)
+    matrices: dict[int, np.ndarray] = {}
+    for g in keys:
+        perm = np.arange(dim) if perms is None else np.asarray(perms[g], dtype=np.int64)
+        sign = np.ones(dim) if signs is None else np.asarray(signs[g], dtype=np.float64)
+        if perm.shape != (dim,) or sign.shape != (dim,):
+            raise RepresentationError(f"{name}: element {g}: expected {dim} entries, got perm {perm.shape}, signs {sign.shape}")
+        if sorted(perm.tolist()) != list(range(dim)):
+            raise RepresentationError(f"{name}: element {g}: {perm.tolist()} is not a permutation of 0..{dim - 1}")
+        if not np.all(np.isin(sign, (-1.0, 1.0))):
+            raise RepresentationError(f"{name}: element {g}: signs must be +1 or -1, got {sign.tolist()}")
+        mat = np.zeros((dim, dim))
+        mat[perm, np.arange(dim)] = sign
+        matrices[g] = mat
+    if as_map:
+        return from_generators(group, matrices, name=name)
+    return Representation(group, np.stack([matrices[g] for g in group.elements]), name=name)
+
+
+def _keys(perms: Any, signs: Any, group: Group, name: str) -> list[int]:
+    given = perms if perms is not None else signs
+    if isinstance(given, Mapping):
+        keys = sorted(int(k) for k in given)
+        other = signs if given is perms else perms
+        if isinstance(other, Mapping) and sorted(int(k) for k in other) != keys:
+            raise RepresentationError(f"{name}: perms and signs must name the same generators")
+        if other is not None and not isinstance(other, Mapping):
+            raise RepresentationError(f"{name}: give perms and signs both per element or both per generator")
+        return keys
+    if len(given) != group.order:
+        raise RepresentationError(f"{name}: {len(given)} entries given for {group.name} of order {group.order}")
+    if perms is not None and signs is not None and len(signs) != len(perms):
+        raise RepresentationError(f"{name}: perms and signs have different lengths")
+    return list(group.elements)
+
+
+def _dim_of(perms: Any, signs: Any, keys: list[int], name: str) -> int:
+    given = perms if perms is not None else signs
+    if not keys:
+        raise RepresentationError(f"{name}: no generators given")
+    return len(given[keys[0]])
+
+
+def from_generators(group: Group, images: Mapping[int, np.ndarray], name: str = "rho") -> Representation:
+    """
+    Extend matrices given on generating elements to the whole group and validate the result.
+
+    :param images: ``{element index: matrix}``; the elements must generate the group.
+    """
+    if not images:
+        raise RepresentationError(f"{name}: no generator images given")
+    gens = {int(g): np.asarray(m, dtype=np.float64) for g, m in images.items()}
+    d = next(iter(gens.values())).shape[0]
+    for g, m in gens.items():
+        if not 0 <= g < group.order:
+            raise RepresentationError(f"{name}: {g} is not an element of {group.name} (order {group.order})")
+        if m.shape != (d, d):
+            raise RepresentationError(f"{name}: generator {g} has shape {m.shape}, expected ({d}, {d})")
+    mats: dict[int, np.ndarray] = {0: np.eye(d)}
+    frontier = [0]
+    while frontier:
+        nxt = []
+        for g in frontier:
+            for s, m in gens.items():
+                gs = group.mul(g, s)
+                if gs not in mats:
+                    mats[gs] = mats[g] @ m
+                    nxt.append(gs)
+        frontier = nxt
+    if len(mats) != group.order:
+        raise RepresentationError(f"{name}: elements {sorted(gens)} do not generate {group.name}")
+    return Representation(group, np.stack([mats[g] for g in group.elements]), name=name)
+
+
+def direct_sum(*reps: Representation, name: str | None = None) -> Representation:
+    """Block-diagonal sum; coordinates of ``reps[0]`` come first."""
+    if not reps:
+        raise RepresentationError("direct_sum needs at least one representation")
+    group = _common_group(reps)
+    dim = sum(r.dim for r in reps)
+    mats = np.zeros((group.order, dim, dim))
+    offset = 0
+    for r in reps:
+        mats[:, offset : offset + r.dim, offset : offset + r.dim] = r.matrices
+        offset += r.dim
+    return Representation(group, mats, name=name or "+".join(r.name for r in reps))
+
+
+def tensor_product(first: Representation, second: Representation, name: str | None = None) -> Representation:
+    """Kronecker product; index ``i * second.dim + j`` is the pair ``(i, j)``."""
+    group = _common_group((first, second))
+    mats = np.stack([np.kron(first(g), second(g)) for g in group.elements])
+    return Representation(group, mats, name=name or f"{first.name}*{second.name}")
+
+
+def copies(rep: Representation, n: int) -> Representation:
+    """``n`` copies of ``rep`` stacked channel-major (index ``c * rep.dim + i``), the layout of equivariant layers."""
+    if n < 1:
+        raise RepresentationError(f"copies needs n >= 1, got {n}")
+    return tensor_product(trivial(rep.group, n), rep, name=f"{n}x{rep.name}")
+
+
+def _common_group(reps: Sequence[Representation]) -> Group:
+    group = reps[0].group
+    for r in reps[1:]:
+        if r.group != group:
+            raise RepresentationError(f"representations of different groups: {group.name} and {r.group.name}")
+    return group
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Actions on images
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpatialOp:
+    """``x ↦ rot90(fliplr(x) if flip else x, rot)`` on the last two (H, W) axes; rot90 as numpy's (counter-clockwise)."""
+
+    flip: bool = False
+    rot: int = 0
+
+    def apply(self, x: ArrayT, h_axis: int = -2, w_axis: int = -1) -> ArrayT:
+        if isinstance(x, th.Tensor):
+            if self.flip:
+                x = th.flip(x, dims=(w_axis,))
+            return th.rot90(x, self.rot % 4, dims=(h_axis, w_axis)) if self.rot % 4 else x
+        if self.flip:
+            x = np.flip(x, axis=w_axis)
+        return np.rot90(x, self.rot % 4, axes=(h_axis, w_axis)) if self.rot % 4 else x
+
+    @property
+    def swaps_axes(self) -> bool:
+        return self.rot % 2 == 1
+
+    def reversed_axes(self) -> tuple[bool, bool]:
+        """Whether the H and the W axis are moved (a 90° rotation moves both)."""
+        if self.swaps_axes:
+            return True, True
+        half_turn = self.rot % 4 == 2
+        return half_turn, self.flip != half_turn
+
+
+class SpatialAction:
+    """
+    How each group element moves the pixel grid: one :class:`SpatialOp` per element, validated as a group action.
+
+    :param group: the group.
+    :param ops: ``ops[g]`` for every element ``g``.
+    """
+
+    def __init__(self, group: Group, ops: Sequence[SpatialOp], name: str = "spatial"):
+        if len(ops) != group.order:
+            raise RepresentationError(f"{name}: {len(ops)} spatial ops given for {group.name} of order {group.order}")
+        self.group = group
+        self.ops = tuple(ops)
+        self.name = name
+        probe = np.arange(25).reshape(5, 5) if self.rotates else np.arange(20).reshape(4, 5)
+        if not np.array_equal(self.ops[0].apply(probe), probe):
+            raise RepresentationError(f"{name}: the identity element must leave images unchanged")
+        for g in group.elements:
+            for h in group.elements:
+                if not np.array_equal(self.ops[g].apply(self.ops[h].apply(probe)), self.ops[group.mul(g, h)].apply(probe)):
+                    raise RepresentationError(f"{name}: not a group action: op({g}) op({h}) != op({g}·{h})")
+
+    @property
+    def rotates(self) -> bool:
+        """True when some element rotates by 90° (images must then be square)."""
+        return any(op.swaps_axes for op in self.ops)
+
+    def moved_axes(self) -> tuple[bool, bool]:
+        """Whether any element reverses or moves the H axis, and the W axis."""
+        h = w = False
+        for op in self.ops:
+            rh, rw = op.reversed_axes()
+            h, w = h or rh, w or rw
+        return h, w
+
+    def check_shape(self, height: int, width: int) -> None:
+        if self.rotates and height != width:
+            raise RepresentationError(f"{self.name}: 90° rotations need square images, got {height}x{width}")
+
+    def __repr__(self) -> str:
+        return f"SpatialAction({self.name}, group={self.group.name})"
+
+
+def flip_action(axis: str = "vertical") -> SpatialAction:
+    """C2 flipping images: ``axis="vertical"`` mirrors top↔bottom (Pong), ``"horizontal"`` left↔right (Breakout)."""
+    from sb3_equivariant.group import flip_group
+
+    if axis == "vertical":
+        op = SpatialOp(flip=True, rot=2)
+    elif axis == "horizontal":
+        op = SpatialOp(flip=True, rot=0)
+    else:
+        raise RepresentationError(f"flip axis must be 'vertical' or 'horizontal', got {axis!r}")
+    return SpatialAction(flip_group(), [SpatialOp(), op], name=f"{axis}_flip")
+
+
+def rotation_action() -> SpatialAction:
+    """C4 rotating images by multiples of 90° counter-clockwise (element k: k quarter turns)."""
+    from sb3_equivariant.group import cyclic_group
+
+    return SpatialAction(cyclic_group(4), [SpatialOp(rot=k) for k in range(4)], name="rot90")
+
+
+def dihedral_action() -> SpatialAction:
+    """D4 on images: element ``k`` rotates by ``k`` quarter turns, element ``4 + k`` flips left↔right then rotates."""
+    from sb3_equivariant.group import dihedral_group
+
+    ops = [SpatialOp(rot=k) for k in range(4)] + [SpatialOp(flip=True, rot=k) for k in range(4)]
+    return SpatialAction(dihedral_group(4), ops, name="dihedral")
+
+
+class ImageAction:
+    """
+    A group acting on images: pixels move by a :class:`SpatialAction`, channels mix by a representation.
+
+    :param spatial: how each element moves the grid.
+    :param channel_rep: representation on the channel axis; default: ``channels`` invariant channels.
+    :param channels: number of channels when ``channel_rep`` is not given.
+    :param layout: ``"CHW"`` (SB3 after ``VecTransposeImage``, torch) or ``"HWC"`` (raw gymnasium images).
+    """
+
+    def __init__(
+        self,
+        spatial: SpatialAction,
+        channel_rep: Representation | None = None,
+        channels: int | None = None,
+        layout: str = "CHW",
+    ):
+        if channel_rep is None:
+            if channels is None:
+                raise RepresentationError("ImageAction needs channel_rep or channels")
+            channel_rep = trivial(spatial.group, channels)
+        elif channel_rep.group != spatial.group:
+            raise RepresentationError(
+                f"channel representation is of {channel_rep.group.name}, spatial action of {spatial.group.name}"
+            )
+        elif channels is not None and channels != channel_rep.dim:
+            raise RepresentationError(f"channels={channels} does not match the channel representation's dim {channel_rep.dim}")
+        if layout not in ("CHW", "HWC"):
+            raise RepresentationError(f"layout must be 'CHW' or 'HWC', got {layout!r}")
+        self.spatial = spatial
+        self.channel_rep = channel_rep
+        self.layout = layout
+
+    @property
+    def group(self) -> Group:
+        return self.spatial.group
+
+    @property
+    def channels(self) -> int:
+        return self.channel_rep.dim
+
+    def __len__(self) -> int:
+        return self.group.order
+
+    def __repr__(self) -> str:
+        return f"ImageAction({self.spatial.name}, channels={self.channels}, layout={self.layout})"
+
+    @property
+    def _axes(self) -> tuple[int, int, int]:
+        """(channel, height, width) axes counted from the end."""
+        return (-3, -2, -1) if self.layout == "CHW" else (-1, -3, -2)
+
+    def with_layout(self, layout: str) -> ImageAction:
+        return ImageAction(self.spatial, self.channel_rep, layout=layout)
+
+    def transform(self, x: ArrayT, g: int) -> ArrayT:
+        """Apply element ``g`` to an image or a batch of images (numpy or torch, leading batch dims)."""
+        c_axis, h_axis, w_axis = self._axes
+        if x.ndim < 3 or x.shape[c_axis] != self.channels:
+            raise RepresentationError(
+                f"expected images with {self.channels} channels in {self.layout} layout, got shape {tuple(x.shape)}"
+            )
+        self.spatial.check_shape(x.shape[h_axis], x.shape[w_axis])
+        out = self.spatial.ops[g].apply(x, h_axis, w_axis)
+        if self.channel_rep.is_trivial():
+            return out
+        if self.channel_rep.is_monomial:
+            src, sign = _gather_form(self.channel_rep.permutations, self.channel_rep.signs, g)
+            return _gather_sign(out, src, sign, axis=c_axis)
+        moved = th.movedim(out, c_axis, -1) if isinstance(out, th.Tensor) else np.moveaxis(out, c_axis, -1)
+        mixed = self.channel_rep.apply(moved, g)
+        return th.movedim(mixed, -1, c_axis) if isinstance(mixed, th.Tensor) else np.moveaxis(mixed, -1, c_axis)
+
+    def as_representation(self, height: int, width: int) -> Representation:
+        """The permutation-like representation on flattened ``(C, height, width)`` arrays (for filters and patches)."""
+        self.spatial.check_shape(height, width)
+        dim = self.channels * height * width
+        basis = np.eye(dim).reshape(dim, self.channels, height, width)
+        chw = self if self.layout == "CHW" else self.with_layout("CHW")
+        mats = np.stack([np.ascontiguousarray(chw.transform(basis, g)).reshape(dim, dim).T for g in self.group.elements])
+        return Representation(self.group, mats, name=f"{self.spatial.name}[{self.channels}x{height}x{width}]")
+
+
+__all__ = [
+    "GroupError",
+    "ImageAction",
+    "Representation",
+    "RepresentationError",
+    "SpatialAction",
+    "SpatialOp",
+    "copies",
+    "dihedral_action",
+    "direct_sum",
+    "flip_action",
+    "from_generators",
+    "permutation",
+    "regular",
+    "rotation_action",
+    "signed_permutation",
+    "tensor_product",
+    "trivial",
+]

@@ -1,0 +1,247 @@
+"""The Symmetrizer: exact orthonormal bases of equivariant weight spaces (pure numpy).
+
+The space of equivariant weights is ``{W : ρ_out(g) W = W ρ_in(g) for all g}``, the image of the symmetrizer
+``S(W) = 1/|G| Σ_g ρ_out(g)⁻¹ W ρ_in(g)``. The paper samples random W, symmetrises and takes an SVD; here the basis is
+computed exactly and deterministically instead:
+
+* (signed) permutation representations (regular, permutation, image and filter actions): the weight entries
+  ``(i, j)`` fall into orbits under ``g``; each orbit on which no element forces ``W[i, j] = -W[i, j]`` contributes
+  one basis matrix (the orbit's signed indicator, normalised). This is weight tying, exact, and linear in the number of
+  weights.
+* any other representation: the eigenspace of eigenvalue 1 of the projector ``1/|G| Σ_g ρ_out(g) ⊗ ρ_in(g⁻¹)ᵀ``.
+
+Bases are cached per process by the representations' content and returned read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Union
+
+import numpy as np
+
+from sb3_equivariant.group import Group, GroupError
+from sb3_equivariant.representation import Representation, RepresentationError, _monomial_form
+
+RepLike = Union[Representation, Sequence[np.ndarray], np.ndarray]
+
+BASIS_KINDS = ("equivariant", "nullspace", "random")
+
+_CACHE: dict[tuple, np.ndarray] = {}
+
+
+def equivariant_basis(rep_in: RepLike, rep_out: RepLike) -> np.ndarray:
+    """
+    Orthonormal basis of the equivariant maps from ``rep_in`` to ``rep_out``.
+
+    :param rep_in: a :class:`Representation` or a list of matrices, one per group element.
+    :param rep_out: the same, with the same element order as ``rep_in``.
+    :return: array of shape ``(k, d_out, d_in)``, orthonormal in the Frobenius inner product, ``k`` the dimension
+        ``1/|G| Σ_g χ_in(g) χ_out(g)`` of the space (may be 0).
+    """
+    return _cached("equivariant", rep_in, rep_out)
+
+
+def nullspace_basis(rep_in: RepLike, rep_out: RepLike) -> np.ndarray:
+    """The paper's "nullspace" ablation: orthonormal basis of the orthogonal complement of the equivariant space."""
+    return _cached("nullspace", rep_in, rep_out)
+
+
+def random_basis(rep_in: RepLike, rep_out: RepLike, seed: int = 0) -> np.ndarray:
+    """
+    The paper's "random" ablation: no symmetrisation, a random orthonormal basis of all ``d_out × d_in`` matrices.
+
+    Deterministic for a given ``seed`` (a private generator; the global RNG is untouched).
+    """
+    return _cached("random", rep_in, rep_out, seed)
+
+
+def invariant_basis(rep: RepLike) -> np.ndarray:
+    """Orthonormal basis of ``{b : ρ(g) b = b}``, shape ``(k, d)`` (the bias of an equivariant layer)."""
+    mats = _matrices(rep, "rep")
+    return equivariant_basis(np.broadcast_to(np.eye(1), (mats.shape[0], 1, 1)), mats)[:, :, 0]
+
+
+def basis(kind: str, rep_in: RepLike, rep_out: RepLike, seed: int = 0) -> np.ndarray:
+    """Dispatch on ``kind`` in ``("equivariant", "nullspace", "random")``."""
+    if kind not in BASIS_KINDS:
+        raise ValueError(f"unknown basis kind {kind!r}; choose one of {BASIS_KINDS}")
+    return _cached(kind, rep_in, rep_out, seed if kind == "random" else 0)
+
+
+def bias_basis(kind: str, rep_out: RepLike, seed: int = 0) -> np.ndarray:
+    """The bias counterpart of :func:`basis`: shape ``(k, d_out)``."""
+    mats = _matrices(rep_out, "rep_out")
+    return basis(kind, np.broadcast_to(np.eye(1), (mats.shape[0], 1, 1)), mats, seed)[:, :, 0]
+
+
+def expected_dimension(rep_in: RepLike, rep_out: RepLike) -> int:
+    """Character formula ``1/|G| Σ_g χ_in(g⁻¹) χ_out(g)`` (``= Σ χ_in χ_out / |G|`` for orthogonal reps)."""
+    mats_in, mats_out = _matrices(rep_in, "rep_in"), _matrices(rep_out, "rep_out")
+    chi_in_inv = np.trace(np.linalg.inv(mats_in), axis1=1, axis2=2)
+    chi_out = np.trace(mats_out, axis1=1, axis2=2)
+    return int(round(float(np.mean(chi_in_inv * chi_out))))
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _matrices(rep: RepLike, what: str) -> np.ndarray:
+    if isinstance(rep, Representation):
+        return rep.matrices
+    mats = np.asarray(rep, dtype=np.float64)
+    if mats.ndim != 3 or mats.shape[1] != mats.shape[2] or mats.shape[0] == 0:
+        raise RepresentationError(f"{what}: expected a Representation or matrices of shape (|G|, d, d), got {mats.shape}")
+    return mats
+
+
+def _key(mats: np.ndarray) -> tuple:
+    return (mats.shape, np.round(mats, 9).tobytes())
+
+
+def _cached(kind: str, rep_in: RepLike, rep_out: RepLike, seed: int = 0) -> np.ndarray:
+    mats_in, mats_out = _matrices(rep_in, "rep_in"), _matrices(rep_out, "rep_out")
+    if mats_in.shape[0] != mats_out.shape[0]:
+        raise RepresentationError(
+            f"rep_in has {mats_in.shape[0]} matrices but rep_out has {mats_out.shape[0]}: one per group element each"
+        )
+    if isinstance(rep_in, Representation) and isinstance(rep_out, Representation) and rep_in.group != rep_out.group:
+        raise RepresentationError(f"rep_in is of {rep_in.group.name}, rep_out of {rep_out.group.name}")
+    key = (kind, seed, _key(mats_in), _key(mats_out))
+    if key not in _CACHE:
+        if not (isinstance(rep_in, Representation) and isinstance(rep_out, Representation)):
+            _check_closed(mats_in, mats_out)
+        if kind == "random":
+            result = _random(mats_in.shape[1], mats_out.shape[1], seed)
+        else:
+            result = _compute(mats_in, mats_out, nullspace=kind == "nullspace")
+        result.setflags(write=False)
+        _CACHE[key] = result
+    return _CACHE[key]
+
+
+def _check_closed(mats_in: np.ndarray, mats_out: np.ndarray) -> None:
+    """Plain matrix lists must form a group (as pairs): the orbit computation relies on closure."""
+    pairs = np.concatenate([mats_in.reshape(len(mats_in), -1), mats_out.reshape(len(mats_out), -1)], axis=1)
+    distinct = np.unique(np.round(pairs, 8), axis=0)
+    d_in = mats_in.shape[1]
+    if not any(np.allclose(p[: d_in * d_in].reshape(d_in, d_in), np.eye(d_in)) for p in distinct):
+        raise GroupError("the matrices given do not form a group: the identity is missing")
+    keys = {p.tobytes() for p in distinct}
+    for a in distinct:
+        for b in distinct:
+            prod_in = a[: d_in * d_in].reshape(d_in, d_in) @ b[: d_in * d_in].reshape(d_in, d_in)
+            d_out = mats_out.shape[1]
+            prod_out = a[d_in * d_in :].reshape(d_out, d_out) @ b[d_in * d_in :].reshape(d_out, d_out)
+            prod = np.round(np.concatenate([prod_in.ravel(), prod_out.ravel()]), 8)
+            if prod.tobytes() not in keys:
+                raise GroupError("the matrices given do not form a group: not closed under multiplication")
+
+
+def _compute(mats_in: np.ndarray, mats_out: np.ndarray, nullspace: bool) -> np.ndarray:
+    mono_in, mono_out = _monomial_form(mats_in), _monomial_form(mats_out)
+    if mono_in is not None and mono_out is not None:
+        return _orbit_basis(mono_in, mono_out, nullspace)
+    return _projector_basis(mats_in, mats_out, nullspace)
+
+
+def _orbit_basis(mono_in: tuple[np.ndarray, np.ndarray], mono_out: tuple[np.ndarray, np.ndarray], nullspace: bool) -> np.ndarray:
+    (p_in, s_in), (p_out, s_out) = mono_in, mono_out
+    d_in, d_out = p_in.shape[1], p_out.shape[1]
+    # Under g, entry (i, j) moves to (p_out[g, i], p_in[g, j]) and picks up s_out[g, i] * s_in[g, j]:
+    # equivariance is W[g·(i, j)] = sign · W[i, j].
+    images = (p_out[:, :, None] * d_in + p_in[:, None, :]).reshape(len(p_in), -1)  # (|G|, D)
+    sign = (s_out[:, :, None] * s_in[:, None, :]).reshape(len(p_in), -1)
+    rep_idx = images.argmin(axis=0)  # the element taking each entry to its orbit's smallest index
+    column = np.arange(images.shape[1])
+    representative = images[rep_idx, column]
+    rel_sign = sign[rep_idx, column]  # W[entry] = rel_sign · W[representative]
+    # An orbit is forced to zero when some g fixes its representative and flips its sign.
+    fixed_flip = np.any((images == column[None, :]) & (sign < 0), axis=0)
+    orbits, orbit_of = np.unique(representative, return_inverse=True)
+    orbit_of = orbit_of.ravel()
+    zero_orbit = np.bincount(orbit_of, weights=fixed_flip, minlength=len(orbits)) > 0
+    sizes = np.bincount(orbit_of, minlength=len(orbits))
+    vectors = []
+    for o in range(len(orbits)):
+        members = np.flatnonzero(orbit_of == o)
+        signed = rel_sign[members] / np.sqrt(sizes[o])
+        if not nullspace:
+            if not zero_orbit[o]:
+                vec = np.zeros(d_out * d_in)
+                vec[members] = signed
+                vectors.append(vec)
+            continue
+        # Complement inside the orbit's coordinates: all of them for a zero orbit, else those orthogonal to `signed`.
+        local = np.eye(len(members)) if zero_orbit[o] else _orthonormal_complement(signed)
+        for row in local:
+            vec = np.zeros(d_out * d_in)
+            vec[members] = row
+            vectors.append(vec)
+    if not vectors:
+        return np.zeros((0, d_out, d_in))
+    return np.stack(vectors).reshape(-1, d_out, d_in)
+
+
+def _orthonormal_complement(unit: np.ndarray) -> np.ndarray:
+    """Rows spanning the complement of a unit vector (``m - 1`` rows), deterministic."""
+    m = len(unit)
+    if m == 1:
+        return np.zeros((0, 1))
+    eigval, eigvec = np.linalg.eigh(np.eye(m) - np.outer(unit, unit))
+    return _canonical_signs(eigvec[:, eigval > 0.5].T)
+
+
+def _projector_basis(mats_in: np.ndarray, mats_out: np.ndarray, nullspace: bool) -> np.ndarray:
+    d_in, d_out = mats_in.shape[1], mats_out.shape[1]
+    # Row-major vec(A W B) = (A ⊗ Bᵀ) vec(W); averaging W ↦ ρ_out(g) W ρ_in(g)⁻¹ over g.
+    inv_in = np.linalg.inv(mats_in)
+    proj = np.mean([np.kron(a, b.T) for a, b in zip(mats_out, inv_in)], axis=0)
+    target = np.eye(d_in * d_out) - proj if nullspace else proj
+    u, s, _ = np.linalg.svd(target)
+    vectors = u[:, s > 0.5].T  # a projector's singular values are 0 or >= 1 for orthogonal reps; 0.5 separates them
+    return _canonical_signs(vectors).reshape(-1, d_out, d_in)
+
+
+def _canonical_signs(vectors: np.ndarray) -> np.ndarray:
+    """Fix each vector's sign so that its largest-magnitude entry is positive (reproducible across LAPACKs)."""
+    if len(vectors) == 0:
+        return vectors
+    pivot = np.argmax(np.abs(vectors) > np.abs(vectors).max(axis=1, keepdims=True) - 1e-9, axis=1)
+    signs = np.sign(vectors[np.arange(len(vectors)), pivot])
+    return vectors * signs[:, None]
+
+
+def _random(d_in: int, d_out: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    dim = d_in * d_out
+    q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
+    q = q * np.sign(np.diag(r))[None, :]
+    return q.T.reshape(dim, d_out, d_in)
+
+
+def dimension_report(rep_in: Representation, rep_out: Representation) -> dict[str, int]:
+    """Basis sizes of every kind, for printing parameter counts."""
+    return {
+        "equivariant": len(equivariant_basis(rep_in, rep_out)),
+        "nullspace": len(nullspace_basis(rep_in, rep_out)),
+        "full": rep_in.dim * rep_out.dim,
+    }
+
+
+__all__ = [
+    "BASIS_KINDS",
+    "basis",
+    "bias_basis",
+    "clear_cache",
+    "dimension_report",
+    "equivariant_basis",
+    "expected_dimension",
+    "invariant_basis",
+    "nullspace_basis",
+    "random_basis",
+]
