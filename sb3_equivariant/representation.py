@@ -42,33 +42,75 @@ class Representation:
             raise RepresentationError(
                 f"{name}: {mats.shape[0]} matrices given for {group.name} of order {group.order} (one per element needed)"
             )
-        d = mats.shape[1]
-        if not np.allclose(mats[0], np.eye(d), atol=atol):
+        if not np.allclose(mats[0], np.eye(mats.shape[1]), atol=atol):
             raise RepresentationError(f"{name}: the identity element must map to the identity matrix")
-        self._monomial = _monomial_form(mats)
+        monomial = _monomial_form(mats)
         for g in group.elements:
             for h in group.elements:
-                if not self._composes(mats, g, h, group.mul(g, h), atol):
-                    raise RepresentationError(
-                        f"{name}: not a homomorphism: rho({g}) rho({h}) != rho({g}·{h}) for {group.name}"
-                    )
+                gh = group.mul(g, h)
+                ok = _monomial_composes(monomial, g, h, gh) if monomial else np.allclose(mats[g] @ mats[h], mats[gh], atol=atol)
+                if not ok:
+                    raise RepresentationError(f"{name}: not a homomorphism: rho({g}) rho({h}) != rho({g}·{h}) for {group.name}")
         mats.setflags(write=False)
-        self.group = group
-        self.matrices = mats
-        self.name = name
-        self.key = hashlib.sha1(np.round(mats, 9).tobytes() + str(mats.shape).encode() + group.table.tobytes()).hexdigest()
+        self._init(group, mats.shape[1], name, monomial, mats)
 
-    def _composes(self, mats: np.ndarray, g: int, h: int, gh: int, atol: float) -> bool:
-        if self._monomial is not None:  # O(d) instead of a matrix product: image filters are large
-            perms, signs = self._monomial
-            return bool(
-                np.array_equal(perms[g][perms[h]], perms[gh]) and np.array_equal(signs[h] * signs[g][perms[h]], signs[gh])
-            )
-        return bool(np.allclose(mats[g] @ mats[h], mats[gh], atol=atol))
+    def _init(
+        self, group: Group, dim: int, name: str, monomial: tuple[np.ndarray, np.ndarray] | None, mats: np.ndarray | None
+    ) -> None:
+        self.group = group
+        self.name = name
+        self._dim = dim
+        self._monomial = monomial
+        self._matrices = mats
+        content = b"".join(a.tobytes() for a in monomial) if monomial else np.round(mats, 9).tobytes()  # type: ignore[arg-type]
+        self.key = hashlib.sha1(content + str((group.order, dim, monomial is None)).encode() + group.table.tobytes()).hexdigest()
+
+    @classmethod
+    def from_monomial(cls, group: Group, perms: np.ndarray, signs: np.ndarray | None = None, name: str = "rho") -> Representation:
+        """
+        Build a (signed) permutation representation without dense matrices (image representations are large).
+
+        :param perms: ``perms[g][i]``: where ``g`` sends index ``i``; shape ``(|G|, d)``.
+        :param signs: ``signs[g][i]`` in ``{-1, +1}``; default all ``+1``.
+        """
+        perms = np.asarray(perms, dtype=np.int64)
+        if perms.ndim != 2 or perms.shape[0] != group.order:
+            raise RepresentationError(f"{name}: expected perms of shape ({group.order}, d), got {perms.shape}")
+        dim = perms.shape[1]
+        signs = np.ones(perms.shape) if signs is None else np.asarray(signs, dtype=np.float64)
+        if signs.shape != perms.shape:
+            raise RepresentationError(f"{name}: signs shape {signs.shape} != perms shape {perms.shape}")
+        if not np.array_equal(np.sort(perms, axis=1), np.broadcast_to(np.arange(dim), perms.shape)):
+            raise RepresentationError(f"{name}: every row of perms must be a permutation of 0..{dim - 1}")
+        if not np.all(np.isin(signs, (-1.0, 1.0))):
+            raise RepresentationError(f"{name}: signs must be +1 or -1")
+        if not (np.array_equal(perms[0], np.arange(dim)) and np.all(signs[0] == 1)):
+            raise RepresentationError(f"{name}: the identity element must map to the identity")
+        perms.setflags(write=False)
+        signs.setflags(write=False)
+        for g in group.elements:
+            for h in group.elements:
+                if not _monomial_composes((perms, signs), g, h, group.mul(g, h)):
+                    raise RepresentationError(f"{name}: not a homomorphism: rho({g}) rho({h}) != rho({g}·{h}) for {group.name}")
+        rep = cls.__new__(cls)
+        rep._init(group, dim, name, (perms, signs), None)
+        return rep
+
+    @property
+    def matrices(self) -> np.ndarray:
+        """``(|G|, d, d)`` dense matrices (built on first use for monomial representations)."""
+        if self._matrices is None:
+            perms, signs = self._require_monomial()
+            mats = np.zeros((self.group.order, self._dim, self._dim))
+            for g in self.group.elements:
+                mats[g, perms[g], np.arange(self._dim)] = signs[g]
+            mats.setflags(write=False)
+            self._matrices = mats
+        return self._matrices
 
     @property
     def dim(self) -> int:
-        return int(self.matrices.shape[1])
+        return self._dim
 
     @property
     def size(self) -> int:
@@ -91,15 +133,23 @@ class Representation:
         return hash(self.key)
 
     def __getstate__(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        state = self.__dict__.copy()
+        if self._monomial is not None:
+            state["_matrices"] = None  # rebuilt on demand; keeps pickles of image representations small
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.matrices.setflags(write=False)
+        for arr in [self._matrices, *(self._monomial or ())]:
+            if arr is not None:
+                arr.setflags(write=False)
 
     @property
     def character(self) -> np.ndarray:
         """Trace of each matrix, shape ``(len(group),)``."""
+        if self._monomial is not None:
+            perms, signs = self._monomial
+            return np.sum(np.where(perms == np.arange(self._dim), signs, 0.0), axis=1)
         return np.trace(self.matrices, axis1=1, axis2=2)
 
     @property
@@ -127,6 +177,9 @@ class Representation:
         return self._monomial
 
     def is_trivial(self) -> bool:
+        if self._monomial is not None:
+            perms, signs = self._monomial
+            return bool(np.all(perms == np.arange(self._dim)) and np.all(signs == 1))
         return bool(np.allclose(self.matrices, np.eye(self.dim)))
 
     def apply(self, x: ArrayT, g: int) -> ArrayT:
@@ -140,6 +193,12 @@ class Representation:
         if isinstance(x, th.Tensor):
             return x @ th.as_tensor(mat.T, dtype=x.dtype, device=x.device)
         return x @ mat.T.astype(x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64)
+
+
+def _monomial_composes(monomial: tuple[np.ndarray, np.ndarray], g: int, h: int, gh: int) -> bool:
+    """ρ(g)ρ(h) e_i = s_h[i] s_g[p_h[i]] e_{p_g[p_h[i]]}, compared with ρ(gh) in O(d)."""
+    perms, signs = monomial
+    return bool(np.array_equal(perms[g][perms[h]], perms[gh]) and np.array_equal(signs[h] * signs[g][perms[h]], signs[gh]))
 
 
 def _monomial_form(mats: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -183,12 +242,12 @@ def _gather_sign(x: ArrayT, src: np.ndarray, sign: np.ndarray, axis: int) -> Arr
 
 def trivial(group: Group, dim: int = 1) -> Representation:
     """Every element acts as the identity on ``R^dim`` (invariant quantities: values, rewards)."""
-    return Representation(group, np.broadcast_to(np.eye(dim), (group.order, dim, dim)), name=f"trivial{dim}")
+    return Representation.from_monomial(group, np.tile(np.arange(dim), (group.order, 1)), name=f"trivial{dim}")
 
 
 def regular(group: Group) -> Representation:
     """The regular representation: ``ρ(g) e_h = e_{g·h}`` (hidden channels of group-equivariant networks)."""
-    return permutation(group, [group.table[g] for g in group.elements], name=f"regular({group.name})")
+    return Representation.from_monomial(group, group.table, name=f"regular({group.name})")
 
 
 def permutation(
@@ -300,19 +359,29 @@ def direct_sum(*reps: Representation, name: str | None = None) -> Representation
         raise RepresentationError("direct_sum needs at least one representation")
     group = _common_group(reps)
     dim = sum(r.dim for r in reps)
+    name = name or "+".join(r.name for r in reps)
+    if all(r.is_monomial for r in reps):
+        offsets = np.cumsum([0] + [r.dim for r in reps[:-1]])
+        perms = np.concatenate([r.permutations + off for r, off in zip(reps, offsets)], axis=1)
+        return Representation.from_monomial(group, perms, np.concatenate([r.signs for r in reps], axis=1), name=name)
     mats = np.zeros((group.order, dim, dim))
     offset = 0
     for r in reps:
         mats[:, offset : offset + r.dim, offset : offset + r.dim] = r.matrices
         offset += r.dim
-    return Representation(group, mats, name=name or "+".join(r.name for r in reps))
+    return Representation(group, mats, name=name)
 
 
 def tensor_product(first: Representation, second: Representation, name: str | None = None) -> Representation:
     """Kronecker product; index ``i * second.dim + j`` is the pair ``(i, j)``."""
     group = _common_group((first, second))
+    name = name or f"{first.name}*{second.name}"
+    if first.is_monomial and second.is_monomial:
+        perms = (first.permutations[:, :, None] * second.dim + second.permutations[:, None, :]).reshape(group.order, -1)
+        signs = (first.signs[:, :, None] * second.signs[:, None, :]).reshape(group.order, -1)
+        return Representation.from_monomial(group, perms, signs, name=name)
     mats = np.stack([np.kron(first(g), second(g)) for g in group.elements])
-    return Representation(group, mats, name=name or f"{first.name}*{second.name}")
+    return Representation(group, mats, name=name)
 
 
 def copies(rep: Representation, n: int) -> Representation:
@@ -508,13 +577,25 @@ class ImageAction:
         return th.movedim(mixed, -1, c_axis) if isinstance(mixed, th.Tensor) else np.moveaxis(mixed, -1, c_axis)
 
     def as_representation(self, height: int, width: int) -> Representation:
-        """The permutation-like representation on flattened ``(C, height, width)`` arrays (for filters and patches)."""
+        """The representation on flattened ``(C, height, width)`` arrays, channel-major (filters, flattened maps)."""
         self.spatial.check_shape(height, width)
         dim = self.channels * height * width
-        basis = np.eye(dim).reshape(dim, self.channels, height, width)
         chw = self if self.layout == "CHW" else self.with_layout("CHW")
+        name = f"{self.spatial.name}[{self.channels}x{height}x{width}]"
+        if self.channel_rep.is_monomial:
+            # Transform an image of (index + 1): y[j] = sign_j · (src[j] + 1) gives the gather form directly.
+            index_image = (np.arange(dim, dtype=np.float64) + 1).reshape(self.channels, height, width)
+            perms = np.empty((self.group.order, dim), dtype=np.int64)
+            signs = np.empty((self.group.order, dim))
+            for g in self.group.elements:
+                moved = np.ascontiguousarray(chw.transform(index_image, g)).ravel()
+                src = np.abs(moved).astype(np.int64) - 1
+                perms[g, src] = np.arange(dim)
+                signs[g, src] = np.sign(moved)
+            return Representation.from_monomial(self.group, perms, signs, name=name)
+        basis = np.eye(dim).reshape(dim, self.channels, height, width)
         mats = np.stack([np.ascontiguousarray(chw.transform(basis, g)).reshape(dim, dim).T for g in self.group.elements])
-        return Representation(self.group, mats, name=f"{self.spatial.name}[{self.channels}x{height}x{width}]")
+        return Representation(self.group, mats, name=name)
 
 
 __all__ = [

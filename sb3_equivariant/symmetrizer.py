@@ -16,14 +16,13 @@ Bases are cached per process by the representations' content and returned read-o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
 
 import numpy as np
 
-from sb3_equivariant.group import Group, GroupError
-from sb3_equivariant.representation import Representation, RepresentationError, _monomial_form
+from sb3_equivariant.group import GroupError
+from sb3_equivariant.representation import Representation, RepresentationError, _monomial_form, trivial
 
-RepLike = Union[Representation, Sequence[np.ndarray], np.ndarray]
+RepLike = Representation | Sequence[np.ndarray] | np.ndarray
 
 BASIS_KINDS = ("equivariant", "nullspace", "random")
 
@@ -58,8 +57,7 @@ def random_basis(rep_in: RepLike, rep_out: RepLike, seed: int = 0) -> np.ndarray
 
 def invariant_basis(rep: RepLike) -> np.ndarray:
     """Orthonormal basis of ``{b : ρ(g) b = b}``, shape ``(k, d)`` (the bias of an equivariant layer)."""
-    mats = _matrices(rep, "rep")
-    return equivariant_basis(np.broadcast_to(np.eye(1), (mats.shape[0], 1, 1)), mats)[:, :, 0]
+    return bias_basis("equivariant", rep)
 
 
 def basis(kind: str, rep_in: RepLike, rep_out: RepLike, seed: int = 0) -> np.ndarray:
@@ -71,8 +69,9 @@ def basis(kind: str, rep_in: RepLike, rep_out: RepLike, seed: int = 0) -> np.nda
 
 def bias_basis(kind: str, rep_out: RepLike, seed: int = 0) -> np.ndarray:
     """The bias counterpart of :func:`basis`: shape ``(k, d_out)``."""
-    mats = _matrices(rep_out, "rep_out")
-    return basis(kind, np.broadcast_to(np.eye(1), (mats.shape[0], 1, 1)), mats, seed)[:, :, 0]
+    r_out = _as_rep(rep_out, "rep_out")
+    one = trivial(r_out.group) if isinstance(r_out, Representation) else np.ones((len(r_out), 1, 1))
+    return basis(kind, one, r_out, seed)[:, :, 0]
 
 
 def expected_dimension(rep_in: RepLike, rep_out: RepLike) -> int:
@@ -80,7 +79,7 @@ def expected_dimension(rep_in: RepLike, rep_out: RepLike) -> int:
     mats_in, mats_out = _matrices(rep_in, "rep_in"), _matrices(rep_out, "rep_out")
     chi_in_inv = np.trace(np.linalg.inv(mats_in), axis1=1, axis2=2)
     chi_out = np.trace(mats_out, axis1=1, axis2=2)
-    return int(round(float(np.mean(chi_in_inv * chi_out))))
+    return round(float(np.mean(chi_in_inv * chi_out)))
 
 
 def clear_cache() -> None:
@@ -90,35 +89,54 @@ def clear_cache() -> None:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def _matrices(rep: RepLike, what: str) -> np.ndarray:
+def _as_rep(rep: RepLike, what: str) -> Representation | np.ndarray:
     if isinstance(rep, Representation):
-        return rep.matrices
+        return rep
     mats = np.asarray(rep, dtype=np.float64)
     if mats.ndim != 3 or mats.shape[1] != mats.shape[2] or mats.shape[0] == 0:
         raise RepresentationError(f"{what}: expected a Representation or matrices of shape (|G|, d, d), got {mats.shape}")
     return mats
 
 
-def _key(mats: np.ndarray) -> tuple:
-    return (mats.shape, np.round(mats, 9).tobytes())
+def _matrices(rep: RepLike, what: str) -> np.ndarray:
+    r = _as_rep(rep, what)
+    return r.matrices if isinstance(r, Representation) else r
+
+
+def _size(rep: Representation | np.ndarray) -> tuple[int, int]:
+    return (rep.group.order, rep.dim) if isinstance(rep, Representation) else (rep.shape[0], rep.shape[1])
+
+
+def _key(rep: Representation | np.ndarray) -> str | bytes:
+    return rep.key if isinstance(rep, Representation) else str(rep.shape).encode() + np.round(rep, 9).tobytes()
+
+
+def _monomial_of(rep: Representation | np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    if isinstance(rep, Representation):
+        return (rep.permutations, rep.signs) if rep.is_monomial else None
+    return _monomial_form(rep)
 
 
 def _cached(kind: str, rep_in: RepLike, rep_out: RepLike, seed: int = 0) -> np.ndarray:
-    mats_in, mats_out = _matrices(rep_in, "rep_in"), _matrices(rep_out, "rep_out")
-    if mats_in.shape[0] != mats_out.shape[0]:
-        raise RepresentationError(
-            f"rep_in has {mats_in.shape[0]} matrices but rep_out has {mats_out.shape[0]}: one per group element each"
-        )
-    if isinstance(rep_in, Representation) and isinstance(rep_out, Representation) and rep_in.group != rep_out.group:
-        raise RepresentationError(f"rep_in is of {rep_in.group.name}, rep_out of {rep_out.group.name}")
-    key = (kind, seed, _key(mats_in), _key(mats_out))
+    r_in, r_out = _as_rep(rep_in, "rep_in"), _as_rep(rep_out, "rep_out")
+    (n_in, d_in), (n_out, d_out) = _size(r_in), _size(r_out)
+    if n_in != n_out:
+        raise RepresentationError(f"rep_in has {n_in} matrices but rep_out has {n_out}: one per group element each")
+    if isinstance(r_in, Representation) and isinstance(r_out, Representation) and r_in.group != r_out.group:
+        raise RepresentationError(f"rep_in is of {r_in.group.name}, rep_out of {r_out.group.name}")
+    key = (kind, seed, _key(r_in), _key(r_out))
     if key not in _CACHE:
-        if not (isinstance(rep_in, Representation) and isinstance(rep_out, Representation)):
-            _check_closed(mats_in, mats_out)
+        if not (isinstance(r_in, Representation) and isinstance(r_out, Representation)):
+            _check_closed(_matrices(r_in, "rep_in"), _matrices(r_out, "rep_out"))
         if kind == "random":
-            result = _random(mats_in.shape[1], mats_out.shape[1], seed)
+            result = _random(d_in, d_out, seed)
         else:
-            result = _compute(mats_in, mats_out, nullspace=kind == "nullspace")
+            mono_in, mono_out = _monomial_of(r_in), _monomial_of(r_out)
+            nullspace = kind == "nullspace"
+            if mono_in is not None and mono_out is not None:
+                result = _orbit_basis(mono_in, mono_out, nullspace)
+            else:
+                result = _projector_basis(_matrices(r_in, "rep_in"), _matrices(r_out, "rep_out"), nullspace)
         result.setflags(write=False)
         _CACHE[key] = result
     return _CACHE[key]
@@ -126,30 +144,24 @@ def _cached(kind: str, rep_in: RepLike, rep_out: RepLike, seed: int = 0) -> np.n
 
 def _check_closed(mats_in: np.ndarray, mats_out: np.ndarray) -> None:
     """Plain matrix lists must form a group (as pairs): the orbit computation relies on closure."""
+    d_in, d_out = mats_in.shape[1], mats_out.shape[1]
     pairs = np.concatenate([mats_in.reshape(len(mats_in), -1), mats_out.reshape(len(mats_out), -1)], axis=1)
     distinct = np.unique(np.round(pairs, 8), axis=0)
-    d_in = mats_in.shape[1]
-    if not any(np.allclose(p[: d_in * d_in].reshape(d_in, d_in), np.eye(d_in)) for p in distinct):
+    split = [(p[: d_in * d_in].reshape(d_in, d_in), p[d_in * d_in :].reshape(d_out, d_out)) for p in distinct]
+    if not any(np.allclose(a, np.eye(d_in)) and np.allclose(b, np.eye(d_out)) for a, b in split):
         raise GroupError("the matrices given do not form a group: the identity is missing")
     keys = {p.tobytes() for p in distinct}
-    for a in distinct:
-        for b in distinct:
-            prod_in = a[: d_in * d_in].reshape(d_in, d_in) @ b[: d_in * d_in].reshape(d_in, d_in)
-            d_out = mats_out.shape[1]
-            prod_out = a[d_in * d_in :].reshape(d_out, d_out) @ b[d_in * d_in :].reshape(d_out, d_out)
-            prod = np.round(np.concatenate([prod_in.ravel(), prod_out.ravel()]), 8)
+    for a_in, a_out in split:
+        for b_in, b_out in split:
+            prod = np.round(np.concatenate([(a_in @ b_in).ravel(), (a_out @ b_out).ravel()]), 8)
             if prod.tobytes() not in keys:
                 raise GroupError("the matrices given do not form a group: not closed under multiplication")
 
 
-def _compute(mats_in: np.ndarray, mats_out: np.ndarray, nullspace: bool) -> np.ndarray:
-    mono_in, mono_out = _monomial_form(mats_in), _monomial_form(mats_out)
-    if mono_in is not None and mono_out is not None:
-        return _orbit_basis(mono_in, mono_out, nullspace)
-    return _projector_basis(mats_in, mats_out, nullspace)
+Monomial = tuple[np.ndarray, np.ndarray]
 
 
-def _orbit_basis(mono_in: tuple[np.ndarray, np.ndarray], mono_out: tuple[np.ndarray, np.ndarray], nullspace: bool) -> np.ndarray:
+def _orbit_basis(mono_in: Monomial, mono_out: Monomial, nullspace: bool) -> np.ndarray:
     (p_in, s_in), (p_out, s_out) = mono_in, mono_out
     d_in, d_out = p_in.shape[1], p_out.shape[1]
     # Under g, entry (i, j) moves to (p_out[g, i], p_in[g, j]) and picks up s_out[g, i] * s_in[g, j]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 import numpy as np
 import torch as th
@@ -12,7 +12,7 @@ from sb3_equivariant.group import Group
 from sb3_equivariant.representation import ImageAction, Representation, RepresentationError
 
 ArrayT = TypeVar("ArrayT", np.ndarray, th.Tensor)
-ObsAction = Union[Representation, ImageAction]
+ObsAction = Representation | ImageAction
 
 
 class SymmetryError(ValueError):
@@ -102,8 +102,8 @@ class Symmetry:
             perm = self.action_permutations[g]
             if isinstance(action, th.Tensor):
                 return th.as_tensor(perm, device=action.device)[action.long()].to(action.dtype)
-            if np.isscalar(action) or (isinstance(action, np.ndarray) and action.ndim == 0):
-                return type(action)(perm[int(action)]) if np.isscalar(action) else np.asarray(perm[int(action)], dtype=action.dtype)
+            if np.isscalar(action):
+                return type(action)(perm[int(action)])
             arr = np.asarray(action)
             return perm[arr.astype(np.int64)].astype(arr.dtype)
         try:
@@ -143,5 +143,7 @@ class Symmetry:
             except RepresentationError as err:
                 raise SymmetryError(f"{self.name}: {err}") from err
         elif shape != (self.obs_action.dim,):
-            raise SymmetryError(f"{self.name}: observation shape {shape} does not match the representation's dim {self.obs_action.dim}")
+            raise SymmetryError(
+                f"{self.name}: observation shape {shape} does not match the representation's dim {self.obs_action.dim}"
+            )
         return self
