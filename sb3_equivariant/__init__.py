@@ -12,6 +12,8 @@ from sb3_equivariant.representation import (
     flip_action,
     rotation_action,
 )
+from sb3_equivariant.policies import *  # noqa: F403
+from sb3_equivariant.policies import __all__ as _policies_all
 from sb3_equivariant.version import __version__
 
 __all__ = [
@@ -31,4 +33,5 @@ __all__ = [
     "rotation_action",
     "trivial_group",
     *_envs_all,
+    *_policies_all,
 ]

@@ -567,6 +567,8 @@ class ImageAction:
             )
         self.spatial.check_shape(x.shape[h_axis], x.shape[w_axis])
         out = self.spatial.ops[g].apply(x, h_axis, w_axis)
+        if isinstance(out, np.ndarray):
+            out = np.ascontiguousarray(out)  # flips/rotations are negative-stride views; torch.as_tensor refuses those
         if self.channel_rep.is_trivial():
             return out
         if self.channel_rep.is_monomial:

@@ -14,7 +14,7 @@ from sb3_equivariant.group import (
 GROUPS = [trivial_group(), flip_group(), cyclic_group(3), cyclic_group(4), dihedral_group(3), dihedral_group(4)]
 
 
-@pytest.mark.parametrize("group", GROUPS + [direct_product(flip_group(), cyclic_group(4))], ids=repr)
+@pytest.mark.parametrize("group", [*GROUPS, direct_product(flip_group(), cyclic_group(4))], ids=repr)
 def test_group_axioms(group: Group) -> None:
     n = group.order
     for g in range(n):

@@ -70,10 +70,11 @@ class BasisLayer(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.basis_kind = basis_kind
         self.register_buffer("weight_basis", th.as_tensor(np.array(weight_basis), dtype=th.float32), persistent=False)
-        self.coefficients = nn.Parameter(th.empty(len(weight_basis), out_channels, in_channels))
+        self.coefficients = nn.Parameter(th.empty(out_channels, len(weight_basis), in_channels))
         b_basis = bias_basis(basis_kind, rep_out, seed) if bias else np.zeros((0, rep_out.dim))
         self.register_buffer("bias_basis", th.as_tensor(np.array(b_basis), dtype=th.float32), persistent=False)
-        self.bias_coefficients = nn.Parameter(th.zeros(len(b_basis), out_channels)) if len(b_basis) else None
+        self.bias_coefficients = nn.Parameter(th.zeros(out_channels, len(b_basis))) if len(b_basis) else None
+        self._register_gather_index(np.asarray(weight_basis))
         self._cache: tuple[tuple[Any, ...], th.Tensor, th.Tensor | None] | None = None
         self.reset_parameters()
 
@@ -97,31 +98,61 @@ class BasisLayer(nn.Module):
     def num_free_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def _build_weight(self) -> th.Tensor:
-        n_basis, r_out, r_in = self.weight_basis.shape
+    def _register_gather_index(self, weight_basis: np.ndarray) -> None:
+        """
+        Orbit (weight-tying) bases touch every dense entry at most once: then the dense weight is a gather of the
+        coefficients times a fixed scale, straight into the ``(C_out·r_out, C_in·r_in)`` layout, which is cheaper
+        than a matrix product followed by a transpose. Other bases (nullspace, random, non-monomial) use the product.
+        """
+        n_basis, r_out, r_in = weight_basis.shape
+        nonzero = np.abs(weight_basis) > 1e-12
+        self._gather = bool(np.all(nonzero.sum(axis=0) <= 1))
+        if not self._gather:
+            return
+        owner = np.argmax(nonzero, axis=0)  # (r_out, r_in): the basis element of each entry
+        scale = np.take_along_axis(weight_basis, owner[None], axis=0)[0]
         co, ci = self.out_channels, self.in_channels
-        flat = self.coefficients.reshape(n_basis, co * ci).t() @ self.weight_basis.reshape(n_basis, r_out * r_in)
-        return flat.reshape(co, ci, r_out, r_in).transpose(1, 2).reshape(co * r_out, ci * r_in)
+        # coefficients are (C_out, n_basis, C_in): flat index = c_out·n_basis·C_in + b·C_in + c_in
+        index = (
+            np.arange(co)[:, None, None, None] * (n_basis * ci)
+            + owner[None, :, None, :] * ci
+            + np.arange(ci)[None, None, :, None]
+        )
+        self.register_buffer("_gather_index", th.as_tensor(index.reshape(-1), dtype=th.long), persistent=False)
+        self.register_buffer("_gather_scale", th.as_tensor(scale[None, :, None, :], dtype=th.float32), persistent=False)
+
+    def _build_weight(self) -> th.Tensor:
+        co, ci = self.out_channels, self.in_channels
+        n_basis, r_out, r_in = self.weight_basis.shape
+        if self._gather:
+            tied = th.gather(self.coefficients.reshape(-1), 0, self._gather_index).view(co, r_out, ci, r_in)
+            return (tied * self._gather_scale).view(co * r_out, ci * r_in)
+        # W[o, r, i, s] = Σ_b coef[o, b, i] basis[b, r, s], one batched product over output channels
+        flat = self.coefficients.transpose(1, 2).reshape(co * ci, n_basis) @ self.weight_basis.reshape(n_basis, r_out * r_in)
+        return flat.view(co, ci, r_out, r_in).transpose(1, 2).reshape(co * r_out, ci * r_in)
 
     def _build_bias(self) -> th.Tensor | None:
         if self.bias_coefficients is None:
             return None
-        return (self.bias_coefficients.t() @ self.bias_basis).reshape(-1)
+        return (self.bias_coefficients @ self.bias_basis).reshape(-1)
 
     def _cache_key(self) -> tuple[Any, ...]:
-        params = [p for p in (self.coefficients, self.bias_coefficients) if p is not None]
-        return tuple((p._version, p.data_ptr(), p.device, p.dtype) for p in params)
+        # In-place updates bump _version; .to() / load with assign / new tensors change data_ptr.
+        coef, bias = self.coefficients, self.bias_coefficients
+        if bias is None:
+            return coef._version, coef.data_ptr()
+        return coef._version, coef.data_ptr(), bias._version, bias.data_ptr()
 
     def weight_and_bias(self) -> tuple[th.Tensor, th.Tensor | None]:
         """The dense ``(C_out·r_out, C_in·r_in)`` weight and the bias; cached in eval mode when no gradient is needed."""
-        needs_graph = th.is_grad_enabled() and self.coefficients.requires_grad
-        if self.training or needs_graph:
+        if self.training or (th.is_grad_enabled() and self.coefficients.requires_grad):
             self._cache = None
             return self._build_weight(), self._build_bias()
         key = self._cache_key()
-        if self._cache is None or self._cache[0] != key:
-            self._cache = (key, self._build_weight(), self._build_bias())
-        return self._cache[1], self._cache[2]
+        cache = self._cache
+        if cache is None or cache[0] != key:
+            cache = self._cache = (key, self._build_weight(), self._build_bias())
+        return cache[1], cache[2]
 
     def check_equivariance(self, x: th.Tensor | None = None, atol: float = 1e-5) -> float:
         """Max error ``|f(g·x) − g·f(x)|`` over every group element on ``x`` (random input if not given)."""

@@ -38,27 +38,21 @@ class EquivariantLinear(BasisLayer):
         seed: int = 0,
     ):
         super().__init__(rep_in, rep_out, in_channels, out_channels, bias, basis_kind, seed)
+        self.in_features = in_channels * rep_in.dim
+        self.out_features = out_channels * rep_out.dim
         self.in_field = copies(rep_in, in_channels)
         self.out_field = copies(rep_out, out_channels)
 
-    @property
-    def in_features(self) -> int:
-        return self.in_channels * self.rep_in.dim
-
-    @property
-    def out_features(self) -> int:
-        return self.out_channels * self.rep_out.dim
-
     def forward(self, x: th.Tensor) -> th.Tensor:
-        channelled = x.dim() >= 3 and x.shape[-2:] == (self.in_channels, self.rep_in.dim)
-        if not channelled and x.shape[-1] != self.in_features:
-            raise ValueError(
-                f"{type(self).__name__} expects inputs [..., {self.in_features}] or [..., {self.in_channels}, "
-                f"{self.rep_in.dim}], got shape {tuple(x.shape)}"
-            )
         weight, bias = self.weight_and_bias()
-        y = F.linear(x.flatten(-2) if channelled else x, weight, bias)
-        return y.unflatten(-1, (self.out_channels, self.rep_out.dim)) if channelled else y
+        if x.shape[-1] == self.in_features:
+            return F.linear(x, weight, bias)
+        if x.dim() >= 3 and x.shape[-2:] == (self.in_channels, self.rep_in.dim):
+            return F.linear(x.flatten(-2), weight, bias).unflatten(-1, (self.out_channels, self.rep_out.dim))
+        raise ValueError(
+            f"{type(self).__name__} expects inputs [..., {self.in_features}] or [..., {self.in_channels}, "
+            f"{self.rep_in.dim}], got shape {tuple(x.shape)}"
+        )
 
     def export(self) -> nn.Linear:
         """A plain ``nn.Linear`` with the same dense weight and bias (flat layout)."""

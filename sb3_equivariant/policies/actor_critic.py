@@ -1,0 +1,314 @@
+"""Equivariant actor-critic policies for PPO, A2C, TRPO (and MaskablePPO): ``π(L_g s) = K_g π(s)``, ``V(L_g s) = V(s)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+from stable_baselines3.common.distributions import DiagGaussianDistribution, Distribution
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
+from stable_baselines3.common.type_aliases import Schedule
+from torch import nn
+
+from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
+from sb3_equivariant.nn import EquivariantLinear
+from sb3_equivariant.policies.common import (
+    EquivariantMlpExtractor,
+    ObsPreprocessor,
+    action_std_orbits,
+    export_module,
+    features_field,
+    init_module,
+    parse_net_arch,
+    resolve_symmetry,
+    value_head,
+)
+from sb3_equivariant.policies.extractors import EquivariantCnnExtractor
+
+
+class _EquivariantActorCriticMixin:
+    """The equivariant build shared by SB3's ActorCriticPolicy and sb3-contrib's MaskableActorCriticPolicy."""
+
+    symmetry: Symmetry
+    basis: str
+    _equivariant_net_arch: dict[str, list[int]]
+
+    @staticmethod
+    def _prepare(
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        symmetry: Symmetry | None,
+        basis: str,
+        features_extractor_class: type[BaseFeaturesExtractor],
+        features_extractor_kwargs: dict[str, Any] | None,
+        use_sde: bool,
+    ) -> tuple[Symmetry, dict[str, Any]]:
+        if use_sde:
+            raise ValueError(
+                "gSDE (use_sde=True) is not supported by equivariant policies: its state-dependent noise matrix is not "
+                "constrained by the symmetry. Use the default diagonal Gaussian."
+            )
+        if not isinstance(action_space, (spaces.Discrete, spaces.Box)):
+            raise SymmetryError(f"equivariant policies support Discrete and 1-d Box actions, got {action_space}")
+        symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
+        kwargs = dict(features_extractor_kwargs or {})
+        if features_extractor_class is not FlattenExtractor:
+            kwargs.setdefault("symmetry", symmetry)
+            kwargs.setdefault("basis", basis)
+        return symmetry, kwargs
+
+    def _build_mlp_extractor(self) -> None:
+        rep, channels = features_field(self.features_extractor, self.symmetry, self.observation_space)  # type: ignore[attr-defined]
+        self.mlp_extractor = EquivariantMlpExtractor(
+            rep,
+            channels,
+            self._equivariant_net_arch,
+            self.activation_fn,
+            self.basis,  # type: ignore[attr-defined]
+        )
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        self._build_mlp_extractor()
+        extractor: EquivariantMlpExtractor = self.mlp_extractor
+        self.action_net = EquivariantLinear(
+            extractor.rep_pi, self.symmetry.action_rep, extractor.channels_pi, 1, basis_kind=self.basis
+        )
+        if isinstance(self.action_dist, DiagGaussianDistribution):  # type: ignore[attr-defined]
+            # One log-std per orbit of action dimensions: the Gaussian is then equivariant under signed permutations.
+            orbit = action_std_orbits(self.symmetry.action_rep)
+            self.register_buffer("log_std_orbit", orbit, persistent=False)  # type: ignore[attr-defined]
+            self.log_std = nn.Parameter(th.full((int(orbit.max()) + 1,), float(self.log_std_init)))  # type: ignore[attr-defined]
+        self.value_net = value_head(extractor.rep_vf, extractor.channels_vf, self.basis)
+        if self.ortho_init:  # type: ignore[attr-defined]
+            gains = {self.mlp_extractor: np.sqrt(2), self.action_net: 0.01, self.value_net: 1.0}
+            extractors = (
+                [self.features_extractor]  # type: ignore[attr-defined]
+                if self.share_features_extractor  # type: ignore[attr-defined]
+                else [self.pi_features_extractor, self.vf_features_extractor]  # type: ignore[attr-defined]
+            )
+            for module, gain in [*((e, np.sqrt(2)) for e in extractors), *gains.items()]:
+                init_module(module, gain, self.init_weights)  # type: ignore[attr-defined]
+        # Modules were replaced: the optimizer must see the new parameters.
+        self.optimizer = self.optimizer_class(  # type: ignore[attr-defined]
+            self.parameters(),  # type: ignore[attr-defined]
+            lr=lr_schedule(1),
+            **self.optimizer_kwargs,  # type: ignore[attr-defined]
+        )
+
+    def action_log_std(self) -> th.Tensor:
+        """The per-dimension log-std (tied across each orbit of the action permutation)."""
+        return self.log_std[self.log_std_orbit]
+
+    def _equivariant_constructor_parameters(self, data: dict[str, Any]) -> dict[str, Any]:
+        data.update(symmetry=self.symmetry, basis=self.basis)
+        data["net_arch"] = self._equivariant_net_arch
+        return data
+
+    def export(self) -> nn.Module:
+        """A plain torch module (dense weights) computing ``(action logits or Gaussian mean, value)`` from raw obs."""
+        return ExportedActorCritic(self)  # type: ignore[arg-type]
+
+
+class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPolicy):
+    """
+    An ``ActorCriticPolicy`` whose networks are equivariant under the env's symmetry: the action logits (Discrete) or
+    Gaussian mean (Box) transform with the action representation, the value is invariant. Works with PPO, A2C and
+    sb3-contrib's TRPO.
+
+    Extra keyword arguments (everything else is SB3's):
+
+    :param symmetry: the env's :class:`Symmetry`; default: found on the env the algorithm is given (made with
+        ``make_symmetric_env`` & co.).
+    :param basis: ``"equivariant"`` (default), or the paper's ablations ``"nullspace"`` / ``"random"``.
+    :param net_arch: hidden widths in channels of the regular representation (``|G|`` units each); default: SB3's
+        ``[64, 64]`` divided by ``√|G|``, about the same number of parameters as SB3's default MlpPolicy.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation_fn: type[nn.Module] = nn.Tanh,
+        ortho_init: bool = True,
+        use_sde: bool = False,
+        log_std_init: float = 0.0,
+        full_std: bool = True,
+        use_expln: bool = False,
+        squash_output: bool = False,
+        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        share_features_extractor: bool = True,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        symmetry: Symmetry | None = None,
+        basis: str = "equivariant",
+    ):
+        self.symmetry, features_extractor_kwargs = self._prepare(
+            observation_space, action_space, symmetry, basis, features_extractor_class, features_extractor_kwargs, use_sde
+        )
+        self.basis = basis
+        self._equivariant_net_arch = parse_net_arch(net_arch, len(self.symmetry))
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            self._equivariant_net_arch,
+            activation_fn,
+            ortho_init,
+            use_sde,
+            log_std_init,
+            full_std,
+            use_expln,
+            squash_output,
+            features_extractor_class,
+            features_extractor_kwargs,
+            share_features_extractor,
+            normalize_images,
+            optimizer_class,
+            optimizer_kwargs,
+        )
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return self._equivariant_constructor_parameters(super()._get_constructor_parameters())
+
+    def _get_action_dist_from_latent(self, latent_pi: th.Tensor) -> Distribution:
+        if isinstance(self.action_dist, DiagGaussianDistribution):
+            return self.action_dist.proba_distribution(self.action_net(latent_pi), self.action_log_std())
+        return super()._get_action_dist_from_latent(latent_pi)
+
+
+EquivariantMlpPolicy = EquivariantActorCriticPolicy
+
+
+class EquivariantCnnPolicy(EquivariantActorCriticPolicy):
+    """
+    :class:`EquivariantActorCriticPolicy` with :class:`EquivariantCnnExtractor` (an equivariant NatureCNN) for image
+    observations; ``net_arch`` defaults to ``[]`` as SB3's CnnPolicy. Pass ``features_extractor_kwargs`` to change
+    the convolutions (e.g. the paper's GridWorld net: channels (8, 16), kernels (7, 5), strides (2, 1), max pooling).
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        features_extractor_class: type[BaseFeaturesExtractor] = EquivariantCnnExtractor,
+        **kwargs: Any,
+    ):
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch=[] if net_arch is None else net_arch,
+            features_extractor_class=features_extractor_class,
+            **kwargs,
+        )
+
+
+class MaskableEquivariantActorCriticPolicy(_EquivariantActorCriticMixin, MaskableActorCriticPolicy):
+    """
+    sb3-contrib's ``MaskableActorCriticPolicy`` (MaskablePPO) made equivariant; action masks must transform with the
+    actions (``mask(g·s)[K_g a] = mask(s)[a]``), as they do in a symmetric env. Same extra kwargs as
+    :class:`EquivariantActorCriticPolicy`.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation_fn: type[nn.Module] = nn.Tanh,
+        ortho_init: bool = True,
+        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        share_features_extractor: bool = True,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        symmetry: Symmetry | None = None,
+        basis: str = "equivariant",
+    ):
+        self.symmetry, features_extractor_kwargs = self._prepare(
+            observation_space, action_space, symmetry, basis, features_extractor_class, features_extractor_kwargs, False
+        )
+        self.basis = basis
+        self._equivariant_net_arch = parse_net_arch(net_arch, len(self.symmetry))
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            self._equivariant_net_arch,
+            activation_fn,
+            ortho_init,
+            features_extractor_class,
+            features_extractor_kwargs,
+            share_features_extractor,
+            normalize_images,
+            optimizer_class,
+            optimizer_kwargs,
+        )
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return self._equivariant_constructor_parameters(super()._get_constructor_parameters())
+
+
+class MaskableEquivariantCnnPolicy(MaskableEquivariantActorCriticPolicy):
+    """:class:`MaskableEquivariantActorCriticPolicy` with :class:`EquivariantCnnExtractor`."""
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        features_extractor_class: type[BaseFeaturesExtractor] = EquivariantCnnExtractor,
+        **kwargs: Any,
+    ):
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch=[] if net_arch is None else net_arch,
+            features_extractor_class=features_extractor_class,
+            **kwargs,
+        )
+
+
+class ExportedActorCritic(nn.Module):
+    """Plain-torch copy of an equivariant actor-critic: ``forward(obs) -> (logits or mean, value)``."""
+
+    def __init__(self, policy: EquivariantActorCriticPolicy):
+        super().__init__()
+        self.preprocess = ObsPreprocessor(policy.observation_space, policy.normalize_images)
+        self.pi_features = export_module(policy.pi_features_extractor)
+        self.vf_features = export_module(policy.vf_features_extractor)
+        self.policy_net = export_module(policy.mlp_extractor.policy_net)
+        self.value_net_body = export_module(policy.mlp_extractor.value_net)
+        self.action_net = export_module(policy.action_net)
+        self.value_net = export_module(policy.value_net)
+        self.eval()
+
+    def forward(self, obs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        obs = self.preprocess(obs)
+        action = self.action_net(self.policy_net(self.pi_features(obs)))
+        value = self.value_net(self.value_net_body(self.vf_features(obs)))
+        return action, value
+
+
+__all__ = [
+    "EquivariantActorCriticPolicy",
+    "EquivariantCnnPolicy",
+    "EquivariantMlpPolicy",
+    "ExportedActorCritic",
+    "MaskableEquivariantActorCriticPolicy",
+    "MaskableEquivariantCnnPolicy",
+]

@@ -1,0 +1,255 @@
+"""Pieces shared by every equivariant policy: finding the symmetry, the equivariant MLP, init, export, sizes."""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import warnings
+from typing import Any
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
+from sb3_equivariant.nn import BasisLayer, EquivariantLinear
+from sb3_equivariant.representation import ImageAction, Representation, regular, trivial
+from sb3_equivariant.symmetrizer import BASIS_KINDS
+
+NO_SYMMETRY_HELP = (
+    "no symmetry found for this policy: make the env with sb3_equivariant.make_symmetric_env(env_id) "
+    "(or make_symmetric_vec_env / make_symmetric_atari_env, or wrap your own env in SymmetricEnv(env, symmetry)), "
+    "or pass policy_kwargs=dict(symmetry=Symmetry(...))"
+)
+
+
+def resolve_symmetry(
+    symmetry: Symmetry | None, observation_space: spaces.Space, action_space: spaces.Space, basis: str
+) -> Symmetry:
+    """
+    The symmetry a policy is built for: the one passed in ``policy_kwargs``, else the one of the env of the algorithm
+    that is constructing the policy (``PPO(EquivariantMlpPolicy, env)``), which is then stored in the algorithm's
+    ``policy_kwargs`` so that ``save`` / ``load`` need no env. Checked against the spaces.
+    """
+    if basis not in BASIS_KINDS:
+        raise ValueError(f"unknown basis {basis!r}; choose one of {BASIS_KINDS}")
+    if symmetry is None:
+        symmetry = _symmetry_of_constructing_algorithm()
+    if symmetry is None:
+        raise SymmetryError(NO_SYMMETRY_HELP)
+    if not isinstance(symmetry, Symmetry):
+        raise SymmetryError(f"symmetry must be a sb3_equivariant.Symmetry, got {type(symmetry).__name__}")
+    symmetry = _to_channel_first(symmetry, observation_space)
+    return symmetry.check_spaces(observation_space, action_space)
+
+
+def _to_channel_first(symmetry: Symmetry, observation_space: spaces.Space) -> Symmetry:
+    """SB3 transposes HWC image envs to CHW (VecTransposeImage); follow it for a symmetry declared on raw frames."""
+    action = symmetry.obs_action
+    if isinstance(action, ImageAction) and action.layout == "HWC" and isinstance(observation_space, spaces.Box):
+        shape = observation_space.shape
+        if len(shape) == 3 and shape[0] == action.channels and shape[-1] != action.channels:
+            return Symmetry(
+                action.with_layout("CHW"), symmetry.action_rep, symmetry.exact, symmetry.name, symmetry.notes, symmetry.discrete
+            )
+    return symmetry
+
+
+def _symmetry_of_constructing_algorithm() -> Symmetry | None:
+    # SB3 builds policies as policy_class(obs_space, act_space, lr_schedule, **policy_kwargs) inside the algorithm's
+    # _setup_model, without the env; the algorithm (and so its env) is the nearest caller frame's `self`.
+    from stable_baselines3.common.base_class import BaseAlgorithm
+
+    from sb3_equivariant.envs import get_symmetry
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        algo = frame.f_locals.get("self")
+        if isinstance(algo, BaseAlgorithm):
+            if algo.env is None:
+                return None
+            symmetry = get_symmetry(algo.env)
+            if symmetry is not None:
+                warn_if_normalized(algo.env, symmetry)
+                algo.policy_kwargs = {**algo.policy_kwargs, "symmetry": symmetry}
+            return symmetry
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+def warn_if_normalized(env: Any, symmetry: Symmetry) -> None:
+    """VecNormalize's per-dimension running statistics break sign flips and permutations of observations."""
+    from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
+
+    while isinstance(env, VecEnvWrapper):
+        if isinstance(env, VecNormalize) and env.norm_obs and not symmetry.is_image:
+            warnings.warn(
+                f"VecNormalize(norm_obs=True) normalises each observation dimension with its own running mean and "
+                f"std, which is not invariant under {symmetry.name}: the policy is equivariant in the normalised "
+                "space only if those statistics respect the symmetry. Use norm_obs=False (or symmetric statistics).",
+                UserWarning,
+                stacklevel=3,
+            )
+        env = env.venv
+
+
+def features_field(
+    features_extractor: BaseFeaturesExtractor, symmetry: Symmetry, observation_space: spaces.Space
+) -> tuple[Representation, int]:
+    """
+    The representation (per channel) and channel count of the extractor's output features. Equivariant extractors
+    declare ``out_rep`` / ``out_channels``; SB3's FlattenExtractor passes the observation through flattened.
+    """
+    if hasattr(features_extractor, "out_rep"):
+        return features_extractor.out_rep, features_extractor.out_channels
+    if type(features_extractor).__name__ != "FlattenExtractor":
+        raise SymmetryError(
+            f"{type(features_extractor).__name__} is not equivariant: use FlattenExtractor, EquivariantCnnExtractor, or "
+            "an extractor that declares out_rep and out_channels"
+        )
+    action = symmetry.obs_action
+    if isinstance(action, ImageAction):
+        c_first = action.layout == "CHW"
+        shape = observation_space.shape
+        assert shape is not None
+        height, width = (shape[1], shape[2]) if c_first else (shape[0], shape[1])
+        return action.as_representation(height, width) if c_first else _hwc_flat(action, height, width), 1
+    return action, 1
+
+
+def _hwc_flat(action: ImageAction, height: int, width: int) -> Representation:
+    # Flattening an HWC image is flattening its CHW transpose with another index order: permute the CHW rep.
+    rep = action.with_layout("CHW").as_representation(height, width)
+    order = th.arange(rep.dim).reshape(action.channels, height, width).permute(1, 2, 0).reshape(-1).numpy()
+    inverse = order.argsort()
+    return Representation.from_monomial(rep.group, inverse[rep.permutations[:, order]], rep.signs[:, order], name=rep.name)
+
+
+def default_width(width: int, group_order: int) -> int:
+    """Channels of the regular representation with about the parameters of a plain layer of ``width`` units."""
+    return max(1, round(width / math.sqrt(group_order)))
+
+
+def parse_net_arch(net_arch: list[int] | dict[str, list[int]] | None, group_order: int) -> dict[str, list[int]]:
+    """SB3's ``net_arch`` in channels of the regular representation; ``None``: SB3's default [64, 64] matched in size."""
+    if net_arch is None:
+        hidden = [default_width(64, group_order)] * 2
+        return {"pi": hidden, "vf": list(hidden)}
+    if isinstance(net_arch, dict):
+        return {"pi": list(net_arch.get("pi", [])), "vf": list(net_arch.get("vf", []))}
+    return {"pi": list(net_arch), "vf": list(net_arch)}
+
+
+def equivariant_mlp(
+    rep_in: Representation, in_channels: int, widths: list[int], activation_fn: type[nn.Module], basis: str
+) -> tuple[nn.Sequential, Representation, int]:
+    """Hidden layers of regular channels; returns the net and the representation / channel count of its output."""
+    layers: list[nn.Module] = []
+    rep, channels = rep_in, in_channels
+    for width in widths:
+        layers += [EquivariantLinear(rep, regular(rep.group), channels, width, basis_kind=basis), activation_fn()]
+        rep, channels = regular(rep.group), width
+    return nn.Sequential(*layers), rep, channels
+
+
+class EquivariantMlpExtractor(nn.Module):
+    """
+    SB3's ``MlpExtractor`` with equivariant layers: separate policy and value networks of regular channels
+    (pointwise activations commute with permutations, so any activation keeps them equivariant).
+
+    :param rep_in: representation of one input feature channel.
+    :param in_channels: number of input channels.
+    :param net_arch: ``dict(pi=[...], vf=[...])`` in channels of the regular representation.
+    :param activation_fn: activation between layers.
+    :param basis: ``"equivariant"``, ``"nullspace"`` or ``"random"``.
+    """
+
+    def __init__(
+        self,
+        rep_in: Representation,
+        in_channels: int,
+        net_arch: dict[str, list[int]],
+        activation_fn: type[nn.Module],
+        basis: str = "equivariant",
+    ):
+        super().__init__()
+        self.policy_net, self.rep_pi, self.channels_pi = equivariant_mlp(
+            rep_in, in_channels, net_arch["pi"], activation_fn, basis
+        )
+        self.value_net, self.rep_vf, self.channels_vf = equivariant_mlp(rep_in, in_channels, net_arch["vf"], activation_fn, basis)
+        self.latent_dim_pi = self.rep_pi.dim * self.channels_pi
+        self.latent_dim_vf = self.rep_vf.dim * self.channels_vf
+
+    def forward(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        return self.forward_actor(features), self.forward_critic(features)
+
+    def forward_actor(self, features: th.Tensor) -> th.Tensor:
+        return self.policy_net(features)
+
+    def forward_critic(self, features: th.Tensor) -> th.Tensor:
+        return self.value_net(features)
+
+
+def value_head(rep: Representation, channels: int, basis: str) -> EquivariantLinear:
+    """An invariant scalar head (values)."""
+    return EquivariantLinear(rep, trivial(rep.group), channels, 1, basis_kind=basis)
+
+
+def init_module(module: nn.Module, gain: float, init_plain: Any) -> None:
+    """SB3's orthogonal init for plain layers; the basis-aware variance-preserving init for equivariant ones."""
+    for sub in module.modules():
+        if isinstance(sub, BasisLayer):
+            sub.reset_parameters(gain)
+        elif isinstance(sub, (nn.Linear, nn.Conv2d)):
+            init_plain(sub, gain=gain)
+
+
+def action_std_orbits(action_rep: Representation) -> th.Tensor:
+    """
+    For each action dimension, the index of its orbit under the action permutation: a diagonal Gaussian is
+    equivariant under a signed permutation iff its std is constant on these orbits. Non-monomial (rotation-like)
+    representations need an isotropic std: one orbit.
+    """
+    if not action_rep.is_monomial:
+        return th.zeros(action_rep.dim, dtype=th.long)
+    # The orbit of i is {perm[g][i] : g}; its smallest member names it, the same for every member.
+    orbit_min = th.as_tensor(action_rep.permutations).min(dim=0).values
+    return th.unique(orbit_min, return_inverse=True)[1]
+
+
+def export_module(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` in which every equivariant layer is replaced by its plain torch equivalent."""
+    if isinstance(module, BasisLayer):
+        return module.export().eval()
+    exported = copy.deepcopy(module)
+    _replace_basis_layers(exported)
+    return exported.eval()
+
+
+def _replace_basis_layers(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, BasisLayer):
+            setattr(module, name, child.export())
+        else:
+            _replace_basis_layers(child)
+
+
+class ObsPreprocessor(nn.Module):
+    """SB3's observation preprocessing (float cast, image scaling) as a module, for exported networks."""
+
+    def __init__(self, observation_space: spaces.Space, normalize_images: bool):
+        super().__init__()
+        self.observation_space = observation_space
+        self.normalize_images = normalize_images and is_image_space(observation_space)
+
+    def forward(self, obs: th.Tensor) -> th.Tensor:
+        obs = obs.float()
+        return obs / 255.0 if self.normalize_images else obs
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Trainable parameters (free coefficients for equivariant layers)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
