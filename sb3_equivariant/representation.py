@@ -257,7 +257,7 @@ def permutation(
     A permutation representation: ``ρ(g) e_i = e_{perms[g][i]}``.
 
     :param perms: one index map per element, or a mapping ``{generator element: index map}`` from which the rest is
-        generated (e.g. ``{1: [0, 2, 3, 4, 1]}`` for the rotation of C4).
+        generated (e.g. ``{1: [0, 4, 1, 2, 3]}``: the quarter turn of C4 on GridWorld's stay/up/right/down/left).
     """
     return signed_permutation(group, perms, signs=None, name=name)
 

@@ -1,5 +1,33 @@
 """Environment symmetries: the Symmetry object, wrappers, the registry of known symmetric envs, the verifier."""
 
+from sb3_equivariant.envs.gridworld import GRIDWORLD_ID, GridWorld, gridworld_symmetry, register_gridworld
+from sb3_equivariant.envs.registry import register_symmetry, registered_envs, symmetry_for
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
+from sb3_equivariant.envs.verify import SymmetryReport, check_symmetry
+from sb3_equivariant.envs.wrappers import (
+    SymmetricEnv,
+    get_symmetry,
+    make_symmetric_atari_env,
+    make_symmetric_env,
+    make_symmetric_vec_env,
+)
 
-__all__ = ["Symmetry", "SymmetryError"]
+register_gridworld()
+
+__all__ = [
+    "GRIDWORLD_ID",
+    "GridWorld",
+    "SymmetricEnv",
+    "Symmetry",
+    "SymmetryError",
+    "SymmetryReport",
+    "check_symmetry",
+    "get_symmetry",
+    "gridworld_symmetry",
+    "make_symmetric_atari_env",
+    "make_symmetric_env",
+    "make_symmetric_vec_env",
+    "register_symmetry",
+    "registered_envs",
+    "symmetry_for",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
@@ -13,6 +14,9 @@ from sb3_equivariant.representation import ImageAction, Representation, Represen
 
 ArrayT = TypeVar("ArrayT", np.ndarray, th.Tensor)
 ObsAction = Representation | ImageAction
+#: How element ``g`` acts on an environment's internal state: a (signed permutation) representation on the state
+#: vector, or a picklable module-level function ``(state, g) -> state``.
+StateTransform = Representation | Callable[[np.ndarray, int], np.ndarray]
 
 
 class SymmetryError(ValueError):
@@ -33,6 +37,9 @@ class Symmetry:
     :param notes: a sentence on what the map is and why it is (in)exact.
     :param discrete: whether actions are discrete indices; default: whenever ``action_rep`` is a permutation. Pass
         ``False`` for a Box action whose symmetry only permutes dimensions (swapping two legs).
+    :param state_transform: optional action of the group on the env's internal state (e.g. Acrobot's
+        ``[th1, th2, dth1, dth2]``, which differs from its observation), used by the verifier to check the map
+        against the dynamics; a representation on the state vector or a function ``(state, g) -> state``.
     """
 
     def __init__(
@@ -43,9 +50,14 @@ class Symmetry:
         name: str = "symmetry",
         notes: str = "",
         discrete: bool | None = None,
+        state_transform: StateTransform | None = None,
     ):
         if obs_action.group != action_rep.group:
             raise SymmetryError(f"{name}: observations use {obs_action.group.name}, actions {action_rep.group.name}")
+        if isinstance(state_transform, Representation) and state_transform.group != action_rep.group:
+            raise SymmetryError(f"{name}: the state transform is of {state_transform.group.name}, not {action_rep.group.name}")
+        if state_transform is not None and not isinstance(state_transform, Representation) and not callable(state_transform):
+            raise SymmetryError(f"{name}: state_transform must be a Representation or a callable, got {state_transform!r}")
         if discrete is None:
             discrete = action_rep.is_permutation
         if discrete and not action_rep.is_permutation:
@@ -56,6 +68,7 @@ class Symmetry:
         self.exact = exact
         self.name = name
         self.notes = notes
+        self.state_transform = state_transform
 
     @property
     def group(self) -> Group:
@@ -101,15 +114,42 @@ class Symmetry:
         if self.discrete:
             perm = self.action_permutations[g]
             if isinstance(action, th.Tensor):
-                return th.as_tensor(perm, device=action.device)[action.long()].to(action.dtype)
+                return th.tensor(perm, device=action.device)[action.long()].to(action.dtype)
             if np.isscalar(action):
-                return type(action)(perm[int(action)])
+                return type(action)(perm[int(action)])  # type: ignore[arg-type]
             arr = np.asarray(action)
             return perm[arr.astype(np.int64)].astype(arr.dtype)
         try:
             return self.action_rep.apply(action, g)
         except RepresentationError as err:
             raise SymmetryError(f"{self.name}: action shape {tuple(action.shape)} does not match: {err}") from err
+
+    def transform_state(self, state: np.ndarray, g: int) -> np.ndarray:
+        """The env's internal state transformed by element ``g`` (needs ``state_transform``)."""
+        self._check_element(g)
+        if self.state_transform is None:
+            raise SymmetryError(f"{self.name}: no state_transform given, the state cannot be transformed")
+        if isinstance(self.state_transform, Representation):
+            state = np.asarray(state)
+            try:
+                return self.state_transform.apply(state, g)
+            except RepresentationError as err:
+                raise SymmetryError(f"{self.name}: state shape {state.shape} does not match: {err}") from err
+        return np.asarray(self.state_transform(np.asarray(state), g))
+
+    def replace(self, **changes: Any) -> Symmetry:
+        """A copy with some constructor arguments changed (e.g. ``obs_action`` adapted to a wrapped env)."""
+        kwargs: dict[str, Any] = dict(
+            obs_action=self.obs_action,
+            action_rep=self.action_rep,
+            exact=self.exact,
+            name=self.name,
+            notes=self.notes,
+            discrete=self.discrete,
+            state_transform=self.state_transform,
+        )
+        kwargs.update(changes)
+        return Symmetry(**kwargs)
 
     def check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> Symmetry:
         """Raise :class:`SymmetryError` naming the mismatch if this symmetry does not fit the spaces; return self."""
