@@ -171,6 +171,13 @@ class Representation:
         """``signs[g][i]``: the sign that index ``i`` picks up under ``g``; shape ``(|G|, d)``. Monomial reps only."""
         return self._require_monomial()[1]
 
+    def gather_form(self, g: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(src, sign)`` with ``ρ(g) x = x[src] * sign`` (monomial reps; computed once per element)."""
+        cache = self.__dict__.setdefault("_gather_cache", {})
+        if g not in cache:
+            cache[g] = _gather_form(*self._require_monomial(), g)
+        return cache[g]
+
     def _require_monomial(self) -> tuple[np.ndarray, np.ndarray]:
         if self._monomial is None:
             raise RepresentationError(f"{self.name} is not a (signed) permutation representation")
@@ -187,11 +194,11 @@ class Representation:
         if x.shape[-1] != self.dim:
             raise RepresentationError(f"{self.name}: expected last dimension {self.dim}, got shape {tuple(x.shape)}")
         if self._monomial is not None:
-            src, sign = _gather_form(*self._monomial, g)
+            src, sign = self.gather_form(g)
             return _gather_sign(x, src, sign, axis=-1)
         mat = self.matrices[g]
         if isinstance(x, th.Tensor):
-            return x @ th.as_tensor(mat.T, dtype=x.dtype, device=x.device)
+            return x @ th.tensor(mat.T, dtype=x.dtype, device=x.device)
         return x @ mat.T.astype(x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64)
 
 
@@ -572,7 +579,7 @@ class ImageAction:
         if self.channel_rep.is_trivial():
             return out
         if self.channel_rep.is_monomial:
-            src, sign = _gather_form(self.channel_rep.permutations, self.channel_rep.signs, g)
+            src, sign = self.channel_rep.gather_form(g)
             return _gather_sign(out, src, sign, axis=c_axis)
         moved = th.movedim(out, c_axis, -1) if isinstance(out, th.Tensor) else np.moveaxis(out, c_axis, -1)
         mixed = self.channel_rep.apply(moved, g)

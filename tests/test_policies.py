@@ -259,3 +259,21 @@ def test_export_matches_policy(env_id: str) -> None:
         th.testing.assert_close(value, model.policy.value_net(latent_vf), atol=1e-6, rtol=1e-5)
     traced = th.jit.trace(exported, th.as_tensor(obs))
     th.testing.assert_close(traced(th.as_tensor(obs))[0], action_out)
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "sb3_equivariant/GridWorld-v0"])
+def test_exported_policy_runs_in_onnxruntime(env_id: str, tmp_path) -> None:
+    onnxruntime = pytest.importorskip("onnxruntime")
+    policy_class, kwargs = ON_POLICY_CASES[env_id]
+    model = PPO(policy_class, make_symmetric_env(env_id), policy_kwargs=kwargs, n_steps=32)
+    exported = model.policy.export()
+    obs = th.as_tensor(_obs_batch(model))
+    path = str(tmp_path / "policy.onnx")
+    th.onnx.export(
+        exported, (obs,), path, input_names=["obs"], output_names=["action", "value"], dynamic_axes={"obs": {0: "batch"}}, dynamo=False
+    )
+    action, value = onnxruntime.InferenceSession(path).run(None, {"obs": obs.numpy()})
+    with th.no_grad():
+        expected_action, expected_value = exported(obs)
+    np.testing.assert_allclose(action, expected_action.numpy(), atol=1e-5)
+    np.testing.assert_allclose(value, expected_value.numpy(), atol=1e-5)

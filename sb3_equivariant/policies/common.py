@@ -216,7 +216,7 @@ def action_std_orbits(action_rep: Representation) -> th.Tensor:
     if not action_rep.is_monomial:
         return th.zeros(action_rep.dim, dtype=th.long)
     # The orbit of i is {perm[g][i] : g}; its smallest member names it, the same for every member.
-    orbit_min = th.as_tensor(action_rep.permutations).min(dim=0).values
+    orbit_min = th.tensor(action_rep.permutations).min(dim=0).values
     return th.unique(orbit_min, return_inverse=True)[1]
 
 
