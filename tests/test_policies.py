@@ -277,3 +277,27 @@ def test_exported_policy_runs_in_onnxruntime(env_id: str, tmp_path) -> None:
         expected_action, expected_value = exported(obs)
     np.testing.assert_allclose(action, expected_action.numpy(), atol=1e-5)
     np.testing.assert_allclose(value, expected_value.numpy(), atol=1e-5)
+
+
+def test_maskable_ppo_learns_saves_and_loads(tmp_path) -> None:
+    from sb3_contrib import MaskablePPO
+    from sb3_contrib.common.wrappers import ActionMasker
+
+    # GridWorld with "stay" masked out: a mask that is invariant under the rotation of the moves.
+    env = ActionMasker(make_symmetric_env("sb3_equivariant/GridWorld-v0"), lambda _: np.array([False, True, True, True, True]))
+    kwargs = dict(features_extractor_class=EquivariantCnnExtractor, features_extractor_kwargs=GRID_CNN, net_arch=[])
+    model = MaskablePPO(MaskableEquivariantActorCriticPolicy, env, n_steps=64, batch_size=32, policy_kwargs=kwargs, seed=0)
+    model.learn(128)
+    obs = np.stack([env.reset(seed=s)[0] for s in range(4)])
+    masks = np.tile(env.action_masks(), (4, 1))
+    actions, _ = model.predict(obs, action_masks=masks, deterministic=True)
+    assert np.all(actions != 0)
+    sym = model.policy.symmetry
+    for g in range(len(sym)):
+        g_actions, _ = model.predict(sym.transform_obs(obs, g), action_masks=masks, deterministic=True)
+        np.testing.assert_array_equal(g_actions, sym.transform_action(actions, g))
+    model.save(tmp_path / "maskable")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = MaskablePPO.load(tmp_path / "maskable")
+    np.testing.assert_array_equal(loaded.predict(obs, action_masks=masks, deterministic=True)[0], actions)

@@ -20,6 +20,7 @@ from gymnasium import spaces
 from gymnasium import wrappers as gym_wrappers
 from stable_baselines3.common import atari_wrappers
 from stable_baselines3.common.env_util import make_vec_env
+from sb3_contrib.common.wrappers import ActionMasker
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import (
     DummyVecEnv,
@@ -60,6 +61,7 @@ _PASS_THROUGH: tuple[type, ...] = (
     atari_wrappers.FireResetEnv,
     atari_wrappers.ClipRewardEnv,
     atari_wrappers.StickyActionEnv,
+    ActionMasker,  # adds action_masks(); the masks must transform with the actions (the mask function's job)
 )
 # Wrappers that resize an image and/or convert it to grayscale (pixel positions scale symmetrically).
 _RESIZE: tuple[type, ...] = (atari_wrappers.WarpFrame, gym_wrappers.ResizeObservation, gym_wrappers.GrayscaleObservation)
