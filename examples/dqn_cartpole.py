@@ -1,6 +1,6 @@
 """DQN with an equivariant Q-network on CartPole-v1: Q(mirrored state, mirrored action) = Q(state, action).
 
-    python examples/dqn_cartpole.py
+python examples/dqn_cartpole.py
 """
 
 from stable_baselines3 import DQN

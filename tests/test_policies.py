@@ -214,7 +214,7 @@ def test_explicit_symmetry_and_missing_symmetry_errors() -> None:
     assert_actor_critic_equivariant(model)
     with pytest.raises(SymmetryError, match="make_symmetric_env"):
         PPO(EquivariantMlpPolicy, gym.make("MountainCar-v0"))
-    with pytest.raises(SymmetryError, match="Discrete.3. action space needs a discrete permutation symmetry of dim 3"):
+    with pytest.raises(SymmetryError, match=r"Discrete\(3\) action space needs a discrete permutation symmetry of dim 3"):
         PPO(EquivariantMlpPolicy, gym.make("Acrobot-v1"), policy_kwargs=dict(symmetry=sym))
     with pytest.raises(ValueError, match="gSDE"):
         PPO(EquivariantMlpPolicy, make_symmetric_env("Pendulum-v1"), use_sde=True)
@@ -270,7 +270,13 @@ def test_exported_policy_runs_in_onnxruntime(env_id: str, tmp_path) -> None:
     obs = th.as_tensor(_obs_batch(model))
     path = str(tmp_path / "policy.onnx")
     th.onnx.export(
-        exported, (obs,), path, input_names=["obs"], output_names=["action", "value"], dynamic_axes={"obs": {0: "batch"}}, dynamo=False
+        exported,
+        (obs,),
+        path,
+        input_names=["obs"],
+        output_names=["action", "value"],
+        dynamic_axes={"obs": {0: "batch"}},
+        dynamo=False,
     )
     action, value = onnxruntime.InferenceSession(path).run(None, {"obs": obs.numpy()})
     with th.no_grad():

@@ -44,6 +44,10 @@ class BasisLayer(nn.Module):
 
     in_field: FieldType
     out_field: FieldType
+    weight_basis: th.Tensor
+    bias_basis: th.Tensor
+    _gather_index: th.Tensor
+    _gather_scale: th.Tensor
 
     def __init__(
         self,
@@ -161,6 +165,11 @@ class BasisLayer(nn.Module):
         return check_equivariance(self, x, self.in_field, self.out_field, atol=atol)
 
     def example_input(self, batch_size: int = 4) -> th.Tensor:
+        """A random input batch of the right shape."""
+        raise NotImplementedError
+
+    def export(self) -> nn.Module:
+        """The plain torch layer (dense weight) with the same outputs."""
         raise NotImplementedError
 
 

@@ -101,7 +101,7 @@ class EquivariantConv2d(BasisLayer):
             weight, bias = self._build_weight(), self._build_bias()
             conv = nn.Conv2d(self.in_planes, self.out_planes, self.kernel_size, self.stride, self.padding, bias=bias is not None)
             conv.weight.copy_(self._as_filter(weight))
-            if bias is not None:
+            if bias is not None and conv.bias is not None:
                 conv.bias.copy_(bias)
         return conv.to(self.coefficients.device)
 

@@ -36,6 +36,9 @@ class _EquivariantActorCriticMixin:
     symmetry: Symmetry
     basis: str
     _equivariant_net_arch: dict[str, list[int]]
+    activation_fn: type[nn.Module]
+    log_std: nn.Parameter
+    log_std_orbit: th.Tensor
 
     @staticmethod
     def _prepare(
@@ -113,7 +116,7 @@ class _EquivariantActorCriticMixin:
         return ExportedActorCritic(self)  # type: ignore[arg-type]
 
 
-class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPolicy):
+class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPolicy):  # type: ignore[misc]
     """
     An ``ActorCriticPolicy`` whose networks are equivariant under the env's symmetry: the action logits (Discrete) or
     Gaussian mean (Box) transform with the action representation, the value is invariant. Works with PPO, A2C and
@@ -213,7 +216,7 @@ class EquivariantCnnPolicy(EquivariantActorCriticPolicy):
         )
 
 
-class MaskableEquivariantActorCriticPolicy(_EquivariantActorCriticMixin, MaskableActorCriticPolicy):
+class MaskableEquivariantActorCriticPolicy(_EquivariantActorCriticMixin, MaskableActorCriticPolicy):  # type: ignore[misc]
     """
     sb3-contrib's ``MaskableActorCriticPolicy`` (MaskablePPO) made equivariant; action masks must transform with the
     actions (``mask(g·s)[K_g a] = mask(s)[a]``), as they do in a symmetric env. Same extra kwargs as

@@ -103,8 +103,9 @@ def features_field(
     The representation (per channel) and channel count of the extractor's output features. Equivariant extractors
     declare ``out_rep`` / ``out_channels``; SB3's FlattenExtractor passes the observation through flattened.
     """
-    if hasattr(features_extractor, "out_rep"):
-        return features_extractor.out_rep, features_extractor.out_channels
+    out_rep = getattr(features_extractor, "out_rep", None)
+    if isinstance(out_rep, Representation):
+        return out_rep, int(features_extractor.out_channels)  # type: ignore[arg-type]
     if type(features_extractor).__name__ != "FlattenExtractor":
         raise SymmetryError(
             f"{type(features_extractor).__name__} is not equivariant: use FlattenExtractor, EquivariantCnnExtractor, or "
