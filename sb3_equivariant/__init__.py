@@ -3,6 +3,8 @@
 from sb3_equivariant.envs import *  # noqa: F403
 from sb3_equivariant.envs import __all__ as _envs_all
 from sb3_equivariant.group import Group, GroupError, cyclic_group, dihedral_group, direct_product, flip_group, trivial_group
+from sb3_equivariant.policies import *  # noqa: F403
+from sb3_equivariant.policies import __all__ as _policies_all
 from sb3_equivariant.representation import (
     ImageAction,
     Representation,
@@ -12,8 +14,6 @@ from sb3_equivariant.representation import (
     flip_action,
     rotation_action,
 )
-from sb3_equivariant.policies import *  # noqa: F403
-from sb3_equivariant.policies import __all__ as _policies_all
 from sb3_equivariant.version import __version__
 
 __all__ = [

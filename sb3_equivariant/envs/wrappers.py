@@ -18,9 +18,9 @@ from typing import Any, Literal, cast, overload
 import gymnasium as gym
 from gymnasium import spaces
 from gymnasium import wrappers as gym_wrappers
+from sb3_contrib.common.wrappers import ActionMasker
 from stable_baselines3.common import atari_wrappers
 from stable_baselines3.common.env_util import make_vec_env
-from sb3_contrib.common.wrappers import ActionMasker
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import (
     DummyVecEnv,

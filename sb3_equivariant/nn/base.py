@@ -108,7 +108,7 @@ class BasisLayer(nn.Module):
         coefficients times a fixed scale, straight into the ``(C_out·r_out, C_in·r_in)`` layout, which is cheaper
         than a matrix product followed by a transpose. Other bases (nullspace, random, non-monomial) use the product.
         """
-        n_basis, r_out, r_in = weight_basis.shape
+        n_basis = len(weight_basis)
         nonzero = np.abs(weight_basis) > 1e-12
         self._gather = bool(np.all(nonzero.sum(axis=0) <= 1))
         if not self._gather:
