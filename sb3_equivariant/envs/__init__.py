@@ -1,6 +1,7 @@
 """Environment symmetries: the Symmetry object, wrappers, the registry of known symmetric envs, the verifier."""
 
 from sb3_equivariant.envs.gridworld import GRIDWORLD_ID, GridWorld, gridworld_symmetry, register_gridworld
+from sb3_equivariant.envs.normalize import SymmetricVecNormalize
 from sb3_equivariant.envs.registry import register_symmetry, registered_envs, symmetry_for
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.envs.verify import SymmetryReport, check_symmetry
@@ -18,6 +19,7 @@ __all__ = [
     "GRIDWORLD_ID",
     "GridWorld",
     "SymmetricEnv",
+    "SymmetricVecNormalize",
     "Symmetry",
     "SymmetryError",
     "SymmetryReport",

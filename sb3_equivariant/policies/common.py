@@ -84,12 +84,15 @@ def warn_if_normalized(env: Any, symmetry: Symmetry) -> None:
     """VecNormalize's per-dimension running statistics break sign flips and permutations of observations."""
     from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
 
+    from sb3_equivariant.envs.normalize import SymmetricVecNormalize
+
     while isinstance(env, VecEnvWrapper):
-        if isinstance(env, VecNormalize) and env.norm_obs and not symmetry.is_image:
+        symmetric = isinstance(env, SymmetricVecNormalize)
+        if isinstance(env, VecNormalize) and env.norm_obs and not symmetric and not symmetry.is_image:
             warnings.warn(
                 f"VecNormalize(norm_obs=True) normalises each observation dimension with its own running mean and "
                 f"std, which is not invariant under {symmetry.name}: the policy is equivariant in the normalised "
-                "space only if those statistics respect the symmetry. Use norm_obs=False (or symmetric statistics).",
+                "space only if those statistics respect the symmetry. Use sb3_equivariant.SymmetricVecNormalize instead.",
                 UserWarning,
                 stacklevel=3,
             )
