@@ -21,6 +21,7 @@ from sb3_equivariant.policies.common import (
     ObsPreprocessor,
     action_std_orbits,
     export_module,
+    extractor_kwargs,
     features_field,
     init_module,
     parse_net_arch,
@@ -58,11 +59,7 @@ class _EquivariantActorCriticMixin:
         if not isinstance(action_space, (spaces.Discrete, spaces.Box)):
             raise SymmetryError(f"equivariant policies support Discrete and 1-d Box actions, got {action_space}")
         symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
-        kwargs = dict(features_extractor_kwargs or {})
-        if features_extractor_class is not FlattenExtractor:
-            kwargs.setdefault("symmetry", symmetry)
-            kwargs.setdefault("basis", basis)
-        return symmetry, kwargs
+        return symmetry, extractor_kwargs(features_extractor_class, features_extractor_kwargs, symmetry, basis)
 
     def _build_mlp_extractor(self) -> None:
         rep, channels = features_field(self.features_extractor, self.symmetry, self.observation_space)  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from typing import Any
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.preprocessing import is_image_space
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from torch import nn
 
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
@@ -44,6 +44,20 @@ def resolve_symmetry(
         raise SymmetryError(f"symmetry must be a sb3_equivariant.Symmetry, got {type(symmetry).__name__}")
     symmetry = _to_channel_first(symmetry, observation_space)
     return symmetry.check_spaces(observation_space, action_space)
+
+
+def extractor_kwargs(
+    features_extractor_class: type[BaseFeaturesExtractor],
+    features_extractor_kwargs: dict[str, Any] | None,
+    symmetry: Symmetry,
+    basis: str,
+) -> dict[str, Any]:
+    """Hand the symmetry and basis kind to an equivariant features extractor (SB3's FlattenExtractor takes neither)."""
+    kwargs = dict(features_extractor_kwargs or {})
+    if features_extractor_class is not FlattenExtractor:
+        kwargs.setdefault("symmetry", symmetry)
+        kwargs.setdefault("basis", basis)
+    return kwargs
 
 
 def _to_channel_first(symmetry: Symmetry, observation_space: spaces.Space) -> Symmetry:

@@ -19,6 +19,7 @@ from sb3_equivariant.policies.common import (
     default_width,
     equivariant_mlp,
     export_module,
+    extractor_kwargs,
     features_field,
     resolve_symmetry,
 )
@@ -60,11 +61,7 @@ class _SymmetricNetArgs:
         symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
         if net_arch is None:
             net_arch = [] if features_extractor_class is EquivariantCnnExtractor else [default_width(64, len(symmetry))] * 2
-        kwargs = dict(features_extractor_kwargs or {})
-        if features_extractor_class is not FlattenExtractor:
-            kwargs.setdefault("symmetry", symmetry)
-            kwargs.setdefault("basis", basis)
-        return symmetry, net_arch, kwargs
+        return symmetry, net_arch, extractor_kwargs(features_extractor_class, features_extractor_kwargs, symmetry, basis)
 
     def _equivariant_net_args(self) -> dict[str, Any]:
         args = self._update_features_extractor(self.net_args, features_extractor=None)  # type: ignore[attr-defined]
