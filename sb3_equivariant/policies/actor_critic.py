@@ -119,7 +119,7 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
     Gaussian mean (Box) transform with the action representation, the value is invariant. Works with PPO, A2C and
     sb3-contrib's TRPO.
 
-    Extra keyword arguments (everything else is SB3's):
+    Extra keyword arguments (the others are ``ActorCriticPolicy``'s and are passed on):
 
     :param symmetry: the env's :class:`Symmetry`; default: found on the env the algorithm is given (made with
         ``make_symmetric_env`` & co.).
@@ -134,21 +134,12 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
         action_space: spaces.Space,
         lr_schedule: Schedule,
         net_arch: list[int] | dict[str, list[int]] | None = None,
-        activation_fn: type[nn.Module] = nn.Tanh,
-        ortho_init: bool = True,
-        use_sde: bool = False,
-        log_std_init: float = 0.0,
-        full_std: bool = True,
-        use_expln: bool = False,
-        squash_output: bool = False,
         features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
         features_extractor_kwargs: dict[str, Any] | None = None,
-        share_features_extractor: bool = True,
-        normalize_images: bool = True,
-        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
-        optimizer_kwargs: dict[str, Any] | None = None,
+        use_sde: bool = False,
         symmetry: Symmetry | None = None,
         basis: str = "equivariant",
+        **kwargs: Any,
     ):
         self.symmetry, features_extractor_kwargs = self._prepare(
             observation_space, action_space, symmetry, basis, features_extractor_class, features_extractor_kwargs, use_sde
@@ -159,20 +150,11 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
             observation_space,
             action_space,
             lr_schedule,
-            self._equivariant_net_arch,
-            activation_fn,
-            ortho_init,
-            use_sde,
-            log_std_init,
-            full_std,
-            use_expln,
-            squash_output,
-            features_extractor_class,
-            features_extractor_kwargs,
-            share_features_extractor,
-            normalize_images,
-            optimizer_class,
-            optimizer_kwargs,
+            net_arch=self._equivariant_net_arch,
+            features_extractor_class=features_extractor_class,
+            features_extractor_kwargs=features_extractor_kwargs,
+            use_sde=use_sde,
+            **kwargs,
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -226,16 +208,11 @@ class MaskableEquivariantActorCriticPolicy(_EquivariantActorCriticMixin, Maskabl
         action_space: spaces.Space,
         lr_schedule: Schedule,
         net_arch: list[int] | dict[str, list[int]] | None = None,
-        activation_fn: type[nn.Module] = nn.Tanh,
-        ortho_init: bool = True,
         features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
         features_extractor_kwargs: dict[str, Any] | None = None,
-        share_features_extractor: bool = True,
-        normalize_images: bool = True,
-        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
-        optimizer_kwargs: dict[str, Any] | None = None,
         symmetry: Symmetry | None = None,
         basis: str = "equivariant",
+        **kwargs: Any,
     ):
         self.symmetry, features_extractor_kwargs = self._prepare(
             observation_space, action_space, symmetry, basis, features_extractor_class, features_extractor_kwargs, False
@@ -246,15 +223,10 @@ class MaskableEquivariantActorCriticPolicy(_EquivariantActorCriticMixin, Maskabl
             observation_space,
             action_space,
             lr_schedule,
-            self._equivariant_net_arch,
-            activation_fn,
-            ortho_init,
-            features_extractor_class,
-            features_extractor_kwargs,
-            share_features_extractor,
-            normalize_images,
-            optimizer_class,
-            optimizer_kwargs,
+            net_arch=self._equivariant_net_arch,
+            features_extractor_class=features_extractor_class,
+            features_extractor_kwargs=features_extractor_kwargs,
+            **kwargs,
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:

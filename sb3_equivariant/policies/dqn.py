@@ -98,14 +98,11 @@ class EquivariantDQNPolicy(_SymmetricNetArgs, DQNPolicy):
         action_space: spaces.Discrete,
         lr_schedule: Schedule,
         net_arch: list[int] | None = None,
-        activation_fn: type[nn.Module] = nn.ReLU,
         features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
         features_extractor_kwargs: dict[str, Any] | None = None,
-        normalize_images: bool = True,
-        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
-        optimizer_kwargs: dict[str, Any] | None = None,
         symmetry: Symmetry | None = None,
         basis: str = "equivariant",
+        **kwargs: Any,
     ):
         self.symmetry, net_arch, features_extractor_kwargs = self._prepare(
             observation_space, action_space, symmetry, basis, net_arch, features_extractor_class, features_extractor_kwargs
@@ -115,13 +112,10 @@ class EquivariantDQNPolicy(_SymmetricNetArgs, DQNPolicy):
             observation_space,
             action_space,
             lr_schedule,
-            net_arch,
-            activation_fn,
-            features_extractor_class,
-            features_extractor_kwargs,
-            normalize_images,
-            optimizer_class,
-            optimizer_kwargs,
+            net_arch=net_arch,
+            features_extractor_class=features_extractor_class,
+            features_extractor_kwargs=features_extractor_kwargs,
+            **kwargs,
         )
 
     def make_q_net(self) -> QNetwork:
@@ -174,14 +168,11 @@ class EquivariantQRDQNPolicy(_SymmetricNetArgs, QRDQNPolicy):
         lr_schedule: Schedule,
         n_quantiles: int = 200,
         net_arch: list[int] | None = None,
-        activation_fn: type[nn.Module] = nn.ReLU,
         features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
         features_extractor_kwargs: dict[str, Any] | None = None,
-        normalize_images: bool = True,
-        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
-        optimizer_kwargs: dict[str, Any] | None = None,
         symmetry: Symmetry | None = None,
         basis: str = "equivariant",
+        **kwargs: Any,
     ):
         self.symmetry, net_arch, features_extractor_kwargs = self._prepare(
             observation_space, action_space, symmetry, basis, net_arch, features_extractor_class, features_extractor_kwargs
@@ -191,14 +182,11 @@ class EquivariantQRDQNPolicy(_SymmetricNetArgs, QRDQNPolicy):
             observation_space,
             action_space,
             lr_schedule,
-            n_quantiles,
-            net_arch,
-            activation_fn,
-            features_extractor_class,
-            features_extractor_kwargs,
-            normalize_images,
-            optimizer_class,
-            optimizer_kwargs,
+            n_quantiles=n_quantiles,
+            net_arch=net_arch,
+            features_extractor_class=features_extractor_class,
+            features_extractor_kwargs=features_extractor_kwargs,
+            **kwargs,
         )
 
     def make_quantile_net(self) -> QuantileNetwork:
