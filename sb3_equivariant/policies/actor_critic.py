@@ -41,16 +41,18 @@ class _EquivariantActorCriticMixin:
     log_std: nn.Parameter
     log_std_orbit: th.Tensor
 
-    @staticmethod
     def _prepare(
+        self,
         observation_space: spaces.Space,
         action_space: spaces.Space,
         symmetry: Symmetry | None,
         basis: str,
+        net_arch: list[int] | dict[str, list[int]] | None,
         features_extractor_class: type[BaseFeaturesExtractor],
         features_extractor_kwargs: dict[str, Any] | None,
-        use_sde: bool,
-    ) -> tuple[Symmetry, dict[str, Any]]:
+        use_sde: bool = False,
+    ) -> dict[str, Any]:
+        """Resolve the symmetry before SB3 builds anything; return the kwargs to pass on to SB3's ``__init__``."""
         if use_sde:
             raise ValueError(
                 "gSDE (use_sde=True) is not supported by equivariant policies: its state-dependent noise matrix is not "
@@ -58,8 +60,14 @@ class _EquivariantActorCriticMixin:
             )
         if not isinstance(action_space, (spaces.Discrete, spaces.Box)):
             raise SymmetryError(f"equivariant policies support Discrete and 1-d Box actions, got {action_space}")
-        symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
-        return symmetry, extractor_kwargs(features_extractor_class, features_extractor_kwargs, symmetry, basis)
+        self.symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
+        self.basis = basis
+        self._equivariant_net_arch = parse_net_arch(net_arch, len(self.symmetry))
+        return dict(
+            net_arch=self._equivariant_net_arch,
+            features_extractor_class=features_extractor_class,
+            features_extractor_kwargs=extractor_kwargs(features_extractor_class, features_extractor_kwargs, self.symmetry, basis),
+        )
 
     def _build_mlp_extractor(self) -> None:
         rep, channels = features_field(self.features_extractor, self.symmetry, self.observation_space)  # type: ignore[attr-defined]
@@ -141,21 +149,17 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
         basis: str = "equivariant",
         **kwargs: Any,
     ):
-        self.symmetry, features_extractor_kwargs = self._prepare(
-            observation_space, action_space, symmetry, basis, features_extractor_class, features_extractor_kwargs, use_sde
-        )
-        self.basis = basis
-        self._equivariant_net_arch = parse_net_arch(net_arch, len(self.symmetry))
-        super().__init__(
+        kwargs |= self._prepare(
             observation_space,
             action_space,
-            lr_schedule,
-            net_arch=self._equivariant_net_arch,
-            features_extractor_class=features_extractor_class,
-            features_extractor_kwargs=features_extractor_kwargs,
-            use_sde=use_sde,
-            **kwargs,
+            symmetry,
+            basis,
+            net_arch,
+            features_extractor_class,
+            features_extractor_kwargs,
+            use_sde,
         )
+        super().__init__(observation_space, action_space, lr_schedule, use_sde=use_sde, **kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return self._equivariant_constructor_parameters(super()._get_constructor_parameters())
@@ -214,20 +218,10 @@ class MaskableEquivariantActorCriticPolicy(_EquivariantActorCriticMixin, Maskabl
         basis: str = "equivariant",
         **kwargs: Any,
     ):
-        self.symmetry, features_extractor_kwargs = self._prepare(
-            observation_space, action_space, symmetry, basis, features_extractor_class, features_extractor_kwargs, False
+        kwargs |= self._prepare(
+            observation_space, action_space, symmetry, basis, net_arch, features_extractor_class, features_extractor_kwargs
         )
-        self.basis = basis
-        self._equivariant_net_arch = parse_net_arch(net_arch, len(self.symmetry))
-        super().__init__(
-            observation_space,
-            action_space,
-            lr_schedule,
-            net_arch=self._equivariant_net_arch,
-            features_extractor_class=features_extractor_class,
-            features_extractor_kwargs=features_extractor_kwargs,
-            **kwargs,
-        )
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return self._equivariant_constructor_parameters(super()._get_constructor_parameters())

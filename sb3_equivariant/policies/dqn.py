@@ -47,9 +47,11 @@ class _SymmetricNetArgs:
     """Resolve the symmetry before SB3 builds the networks, and save it with the policy."""
 
     net_args: dict[str, Any]
+    symmetry: Symmetry
+    basis: str
 
-    @staticmethod
     def _prepare(
+        self,
         observation_space: spaces.Space,
         action_space: spaces.Space,
         symmetry: Symmetry | None,
@@ -57,15 +59,21 @@ class _SymmetricNetArgs:
         net_arch: list[int] | None,
         features_extractor_class: type[BaseFeaturesExtractor],
         features_extractor_kwargs: dict[str, Any] | None,
-    ) -> tuple[Symmetry, list[int], dict[str, Any]]:
-        symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
+    ) -> dict[str, Any]:
+        """Resolve the symmetry before SB3 builds anything; return the kwargs to pass on to SB3's ``__init__``."""
+        self.symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
+        self.basis = basis
         if net_arch is None:
-            net_arch = [] if features_extractor_class is EquivariantCnnExtractor else [default_width(64, len(symmetry))] * 2
-        return symmetry, net_arch, extractor_kwargs(features_extractor_class, features_extractor_kwargs, symmetry, basis)
+            net_arch = [] if features_extractor_class is EquivariantCnnExtractor else [default_width(64, len(self.symmetry))] * 2
+        return dict(
+            net_arch=net_arch,
+            features_extractor_class=features_extractor_class,
+            features_extractor_kwargs=extractor_kwargs(features_extractor_class, features_extractor_kwargs, self.symmetry, basis),
+        )
 
     def _equivariant_net_args(self) -> dict[str, Any]:
         args = self._update_features_extractor(self.net_args, features_extractor=None)  # type: ignore[attr-defined]
-        return {**args, "symmetry": self.symmetry, "basis": self.basis}  # type: ignore[attr-defined]
+        return {**args, "symmetry": self.symmetry, "basis": self.basis}
 
     def export(self) -> nn.Module:
         """A plain torch module (dense weights) computing the Q-values (or quantiles) from raw observations."""
@@ -104,19 +112,10 @@ class EquivariantDQNPolicy(_SymmetricNetArgs, DQNPolicy):
         basis: str = "equivariant",
         **kwargs: Any,
     ):
-        self.symmetry, net_arch, features_extractor_kwargs = self._prepare(
+        kwargs |= self._prepare(
             observation_space, action_space, symmetry, basis, net_arch, features_extractor_class, features_extractor_kwargs
         )
-        self.basis = basis
-        super().__init__(
-            observation_space,
-            action_space,
-            lr_schedule,
-            net_arch=net_arch,
-            features_extractor_class=features_extractor_class,
-            features_extractor_kwargs=features_extractor_kwargs,
-            **kwargs,
-        )
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
     def make_q_net(self) -> QNetwork:
         return EquivariantQNetwork(**self._equivariant_net_args()).to(self.device)
@@ -174,20 +173,10 @@ class EquivariantQRDQNPolicy(_SymmetricNetArgs, QRDQNPolicy):
         basis: str = "equivariant",
         **kwargs: Any,
     ):
-        self.symmetry, net_arch, features_extractor_kwargs = self._prepare(
+        kwargs |= self._prepare(
             observation_space, action_space, symmetry, basis, net_arch, features_extractor_class, features_extractor_kwargs
         )
-        self.basis = basis
-        super().__init__(
-            observation_space,
-            action_space,
-            lr_schedule,
-            n_quantiles=n_quantiles,
-            net_arch=net_arch,
-            features_extractor_class=features_extractor_class,
-            features_extractor_kwargs=features_extractor_kwargs,
-            **kwargs,
-        )
+        super().__init__(observation_space, action_space, lr_schedule, n_quantiles=n_quantiles, **kwargs)
 
     def make_quantile_net(self) -> QuantileNetwork:
         return EquivariantQuantileNetwork(**self._equivariant_net_args()).to(self.device)
