@@ -1,0 +1,191 @@
+"""
+A rollout buffer that augments on-policy data (PPO, A2C) with an environment's symmetry.
+
+When the rollout is complete, :meth:`SymmetricRolloutBuffer.compute_returns_and_advantage` (which SB3 calls after
+the last step, before ``train()``, so the policy is still the one that collected the data and is in eval mode)
+replaces the data by transformed samples ``(L_g s, K_g a)``:
+
+- ``augment="random"``: each sample is transformed by one uniformly random group element (identity included); the
+  amount of data, the minibatch size and the number of gradient steps are unchanged.
+- ``augment="all"``: each sample is expanded by every group element. The data grows by ``|G|`` and so does every
+  minibatch (``batch_size * |G|`` samples), so the number of gradient steps per epoch is unchanged while the
+  effective batch size is multiplied by ``|G|``.
+
+Advantages and returns of a transformed sample are those of its source (the MDP is invariant, so the return does
+not change). The "old" log-probabilities and values are *recomputed* for transformed samples under the collecting
+policy, ``log π_old(K_g a | L_g s)`` and ``V_old(L_g s)``: for a policy that is not equivariant these differ from
+the source's, and PPO's ratio must compare against the probability the pre-update policy gives to the sample it is
+trained on. Samples under the identity keep their stored values.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.type_aliases import RolloutBufferSamples
+from stable_baselines3.common.utils import obs_as_tensor
+from stable_baselines3.common.vec_env import unwrap_vec_normalize
+
+from sb3_equivariant.augmentation.buffers import AugmentationRecord
+from sb3_equivariant.augmentation.common import (
+    AUGMENT_MODES,
+    apply_per_element,
+    check_mode,
+    check_symmetry,
+    seed_rng,
+    symmetry_from_env,
+)
+from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
+
+_FLAT_FIELDS = ("observations", "actions", "values", "log_probs", "advantages", "returns")
+
+
+def warn_if_normalised(env: Any) -> None:
+    """
+    Warn when ``env`` normalises observations with ``VecNormalize``: rollout buffers store *normalised* observations,
+    and ``L_g`` applied to them equals the normalised ``L_g s`` only if the running statistics are symmetric.
+
+    :param env: the training env (or ``None``).
+    """
+    normalize = unwrap_vec_normalize(env) if env is not None else None
+    if normalize is not None and normalize.norm_obs:
+        warnings.warn(
+            "VecNormalize(norm_obs=True) normalises each observation dimension with its own running mean: transformed "
+            "rollout observations are exact only if those statistics are symmetric (use norm_obs=False)",
+            stacklevel=2,
+        )
+
+
+class SymmetricRolloutBuffer(RolloutBuffer):
+    """
+    A :class:`~stable_baselines3.common.buffers.RolloutBuffer` whose completed rollout is augmented by a symmetry.
+
+    It needs the collecting policy to recompute log-probabilities and values: :class:`SymmetricPPO` /
+    :class:`SymmetricA2C` hand it over, with stock ``PPO(rollout_buffer_class=SymmetricRolloutBuffer, ...)`` train
+    with :class:`~sb3_equivariant.augmentation.SymmetryCallback` (or call :meth:`set_policy`).
+
+    :param buffer_size: steps per env in a rollout (``n_steps``).
+    :param observation_space: observation space (Box; images in CHW layout).
+    :param action_space: action space (Discrete or 1-d Box).
+    :param device: PyTorch device.
+    :param gae_lambda: GAE lambda.
+    :param gamma: discount factor.
+    :param n_envs: number of parallel environments.
+    :param symmetry: the symmetry, or a registered env id; ``None``: found from the env by :meth:`set_env`.
+    :param augment: ``"random"`` or ``"all"`` (see the module docstring).
+    :param seed: seed of the buffer's own generator; default: drawn from numpy's global generator (seeded by SB3).
+    """
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        device: th.device | str = "auto",
+        gae_lambda: float = 1,
+        gamma: float = 0.99,
+        n_envs: int = 1,
+        symmetry: Symmetry | str | None = None,
+        augment: str = "random",
+        seed: int | None = None,
+    ):
+        self.augment = check_mode(augment, AUGMENT_MODES, type(self).__name__)
+        self.symmetry: Symmetry | None = None
+        if symmetry is not None:
+            self.symmetry = check_symmetry(symmetry, observation_space, action_space, type(self).__name__)
+        self.policy: ActorCriticPolicy | None = None
+        self.rng = seed_rng(seed)
+        self.last_record: AugmentationRecord | None = None
+        super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["policy"] = None  # the policy is saved by the algorithm, not inside its buffer
+        return state
+
+    def set_policy(self, policy: ActorCriticPolicy) -> None:
+        """:param policy: the policy that collects the rollouts (its log-probabilities and values are recomputed)."""
+        self.policy = policy
+
+    def set_env(self, env: Any) -> None:
+        """:param env: the training env, used to find the symmetry if none was given."""
+        if self.symmetry is None:
+            self.symmetry = check_symmetry(symmetry_from_env(env), self.observation_space, self.action_space, type(self).__name__)
+
+    @property
+    def expansion(self) -> int:
+        """How many samples each collected sample becomes (``|G|`` for ``"all"``, else 1)."""
+        return len(self.symmetry) if self.augment == "all" and self.symmetry is not None else 1
+
+    def compute_returns_and_advantage(self, last_values: th.Tensor, dones: np.ndarray) -> None:
+        super().compute_returns_and_advantage(last_values, dones)
+        self._augment()
+
+    def _augment(self) -> None:
+        if self.symmetry is None:
+            raise SymmetryError(
+                f"{type(self).__name__} has no symmetry: pass rollout_buffer_kwargs=dict(symmetry=...), call "
+                "buffer.set_env(env), or train with sb3_equivariant.augmentation.SymmetryCallback"
+            )
+        if self.policy is None:
+            raise RuntimeError(
+                f"{type(self).__name__} needs the collecting policy: use SymmetricPPO / SymmetricA2C, train with "
+                "sb3_equivariant.augmentation.SymmetryCallback, or call buffer.set_policy(model.policy)"
+            )
+        sym = self.symmetry
+        for name in _FLAT_FIELDS:
+            self.__dict__[name] = self.swap_and_flatten(self.__dict__[name])
+        self.generator_ready = True
+        n = len(self.observations)
+        if self.augment == "random":
+            sources, elements = np.arange(n), self.rng.integers(0, len(sym), size=n)
+        else:
+            sources, elements = np.tile(np.arange(n), len(sym)), np.repeat(np.arange(len(sym)), n)
+        obs = apply_per_element(sym.transform_obs, self.observations[sources], elements)
+        actions = apply_per_element(sym.transform_action, self.actions[sources], elements)
+        values, log_probs = self.values[sources].copy(), self.log_probs[sources].copy()
+        moved = np.flatnonzero(elements != 0)
+        if moved.size:
+            new_values, new_log_probs = self._evaluate(obs[moved], actions[moved])
+            values[moved], log_probs[moved] = new_values, new_log_probs
+        self.observations, self.actions, self.values, self.log_probs = obs, actions, values, log_probs
+        self.advantages, self.returns = self.advantages[sources], self.returns[sources]
+        # swap_and_flatten puts (step t, env e) at index e * buffer_size + t.
+        self.last_record = AugmentationRecord(sources % self.buffer_size, sources // self.buffer_size, elements)
+
+    def _evaluate(self, obs: np.ndarray, actions: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+        """Values, shape ``(n, 1)``, and log-probabilities, shape ``(n,)``, under the current (collecting) policy."""
+        assert self.policy is not None
+        values, log_probs = [], []
+        with th.no_grad():
+            for start in range(0, len(obs), chunk):
+                obs_t = obs_as_tensor(np.ascontiguousarray(obs[start : start + chunk]), self.device)
+                act_t = th.as_tensor(actions[start : start + chunk], device=self.device)
+                # As PPO / A2C feed actions to evaluate_actions.
+                act_t = act_t.long().flatten() if isinstance(self.action_space, spaces.Discrete) else act_t.float()
+                value, log_prob, _ = self.policy.evaluate_actions(obs_t, act_t)
+                values.append(value.cpu().numpy().reshape(-1, 1))
+                log_probs.append(log_prob.cpu().numpy().reshape(-1, 1))
+        return np.concatenate(values), np.concatenate(log_probs)
+
+    def get(self, batch_size: int | None = None) -> Generator[RolloutBufferSamples, None, None]:
+        """
+        Minibatches of the augmented data: ``batch_size * expansion`` samples each (all data when ``None``).
+
+        :param batch_size: the algorithm's minibatch size, before augmentation.
+        """
+        assert self.full, "the rollout is not complete"
+        if not self.generator_ready:
+            raise RuntimeError("call compute_returns_and_advantage before get(): it augments the rollout")
+        n = len(self.observations)
+        indices = np.random.permutation(n)
+        size = n if batch_size is None else batch_size * self.expansion
+        for start in range(0, n, size):
+            yield self._get_samples(indices[start : start + size])

@@ -1,0 +1,261 @@
+"""Symmetrised policies: exactly equivariant over every group element, whatever the weights; save and load."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from sb3_contrib import QRDQN
+from stable_baselines3 import A2C, DQN, PPO
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.utils import obs_as_tensor
+
+from sb3_equivariant.augmentation import (
+    SymmetrisedActorCriticCnnPolicy,
+    SymmetrisedActorCriticPolicy,
+    SymmetrisedDQNPolicy,
+    SymmetrisedQNetwork,
+    SymmetrisedQRDQNPolicy,
+    SymmetrisedQuantileNetwork,
+)
+from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
+from sb3_equivariant.group import cyclic_group, flip_group
+from sb3_equivariant.representation import ImageAction, flip_action, permutation, rotation_action, signed_permutation
+
+
+def cartpole_symmetry() -> Symmetry:
+    return Symmetry(signed_permutation(flip_group(), None, {1: [-1] * 4}), permutation(flip_group(), {1: [1, 0]}))
+
+
+def acrobot_symmetry() -> Symmetry:
+    obs = signed_permutation(flip_group(), None, {1: [1, -1, 1, -1, -1, -1]})
+    return Symmetry(obs, permutation(flip_group(), {1: [2, 1, 0]}))
+
+
+def gridworld_symmetry() -> Symmetry:
+    return Symmetry(ImageAction(rotation_action(), channels=1), permutation(cyclic_group(4), {1: [0, 2, 3, 4, 1]}))
+
+
+def pong_symmetry() -> Symmetry:
+    return Symmetry(ImageAction(flip_action("vertical"), channels=4), permutation(flip_group(), {1: [0, 1, 3, 2, 5, 4]}))
+
+
+def pendulum_symmetry() -> Symmetry:
+    return Symmetry(signed_permutation(flip_group(), None, {1: [1, -1, -1]}), signed_permutation(flip_group(), None, {1: [-1]}))
+
+
+def mirror_legs_symmetry() -> Symmetry:
+    """A Box action whose symmetry swaps and negates dimensions, with unequal initial log_std per dimension."""
+    obs = signed_permutation(flip_group(), {1: [1, 0, 2]}, {1: [1, 1, -1]})
+    return Symmetry(obs, signed_permutation(flip_group(), {1: [1, 0, 2]}, {1: [1, 1, -1]}), discrete=False)
+
+
+CASES = {
+    "cartpole": (cartpole_symmetry, spaces.Box(-5, 5, (4,), np.float32), spaces.Discrete(2)),
+    "acrobot": (acrobot_symmetry, spaces.Box(-5, 5, (6,), np.float32), spaces.Discrete(3)),
+    "gridworld": (gridworld_symmetry, spaces.Box(0, 255, (1, 7, 7), np.uint8), spaces.Discrete(5)),
+    "pong": (pong_symmetry, spaces.Box(0, 255, (4, 84, 84), np.uint8), spaces.Discrete(6)),
+    "pendulum": (pendulum_symmetry, spaces.Box(-5, 5, (3,), np.float32), spaces.Box(-2, 2, (1,), np.float32)),
+    "legs": (mirror_legs_symmetry, spaces.Box(-5, 5, (3,), np.float32), spaces.Box(-1, 1, (3,), np.float32)),
+}
+
+
+def random_obs(space: spaces.Box, n: int, seed: int = 0) -> th.Tensor:
+    rng = np.random.default_rng(seed)
+    if space.dtype == np.uint8:
+        return th.as_tensor(rng.integers(0, 256, size=(n, *space.shape), dtype=np.uint8))
+    return th.as_tensor(rng.normal(size=(n, *space.shape)).astype(np.float32))
+
+
+def perturb(module: th.nn.Module, seed: int = 0) -> None:
+    """Random biases and log_std: SB3's init (zero biases, tanh) is odd, i.e. already equivariant for obs -> -obs."""
+    th.manual_seed(seed)
+    with th.no_grad():
+        for name, param in module.named_parameters():
+            if name.endswith("bias") or name == "log_std":
+                param.add_(th.randn_like(param))
+
+
+VARIANTS = {
+    "mlp": (SymmetrisedActorCriticPolicy, dict(net_arch=[32])),
+    "separate-extractors": (SymmetrisedActorCriticPolicy, dict(net_arch=[32], share_features_extractor=False)),
+    "nature-cnn": (SymmetrisedActorCriticCnnPolicy, dict(net_arch=[32], features_extractor_kwargs=dict(features_dim=32))),
+}
+
+
+def make_policy(case: str, variant: str = "mlp") -> tuple[SymmetrisedActorCriticPolicy, Symmetry, spaces.Box]:
+    make_sym, obs_space, act_space = CASES[case]
+    sym = make_sym()
+    cls, kwargs = VARIANTS[variant]
+    policy = cls(obs_space, act_space, lambda _: 1e-3, symmetry=sym, **kwargs)
+    perturb(policy)
+    policy.set_training_mode(False)
+    return policy, sym, obs_space
+
+
+def distribution_params(policy: ActorCriticPolicy, obs: th.Tensor, raw: bool = False) -> list[th.Tensor]:
+    getter = ActorCriticPolicy.get_distribution if raw else type(policy).get_distribution
+    dist = getter(policy, obs).distribution
+    return [dist.probs] if isinstance(dist, th.distributions.Categorical) else [dist.mean, dist.stddev]
+
+
+def action_transform(sym: Symmetry, params: list[th.Tensor], g: int) -> list[th.Tensor]:
+    """K_g applied to the distribution parameters: probabilities / mean by K_g, stddev by its permutation only."""
+    if len(params) == 1:
+        return [sym.action_rep.apply(params[0], g)]
+    perm_only = permutation(sym.group, sym.action_rep.permutations.tolist())
+    return [sym.action_rep.apply(params[0], g), perm_only.apply(params[1], g)]
+
+
+@pytest.mark.parametrize(
+    "case, variant",
+    [(case, "mlp") for case in CASES] + [("acrobot", "separate-extractors"), ("pong", "nature-cnn")],
+)
+def test_symmetrised_actor_critic_is_exactly_equivariant(case: str, variant: str) -> None:
+    policy, sym, obs_space = make_policy(case, variant)
+    obs = random_obs(obs_space, 6)
+    with th.no_grad():
+        params = distribution_params(policy, obs)
+        values = policy.predict_values(obs)
+        actions, forward_values, forward_log_prob = policy(obs, deterministic=True)
+        eval_values, log_prob, entropy = policy.evaluate_actions(obs, actions)
+        raw_params = distribution_params(policy, obs, raw=True)
+        raw_values = ActorCriticPolicy.predict_values(policy, obs)
+        raw_broken = 0.0
+        for g in sym.group.elements:
+            obs_g = sym.transform_obs(obs, g)
+            for got, want in zip(distribution_params(policy, obs_g), action_transform(sym, params, g)):
+                th.testing.assert_close(got, want, atol=1e-5, rtol=0)
+            th.testing.assert_close(policy.predict_values(obs_g), values, atol=1e-5, rtol=0)
+            actions_g, values_g, log_prob_g = policy(obs_g, deterministic=True)
+            th.testing.assert_close(actions_g, sym.transform_action(actions, g), atol=1e-5, rtol=0)
+            th.testing.assert_close(values_g, forward_values, atol=1e-5, rtol=0)
+            th.testing.assert_close(log_prob_g, forward_log_prob, atol=1e-5, rtol=0)
+            eval_g = policy.evaluate_actions(obs_g, sym.transform_action(actions, g))
+            for got, want in zip(eval_g, (eval_values, log_prob, entropy)):
+                th.testing.assert_close(got, want, atol=1e-5, rtol=0)
+            raw_g = distribution_params(policy, obs_g, raw=True)
+            raw_broken = max(raw_broken, float((raw_g[0] - action_transform(sym, raw_params, g)[0]).abs().max()))
+            raw_broken = max(raw_broken, float((ActorCriticPolicy.predict_values(policy, obs_g) - raw_values).abs().max()))
+        # The wrapped network itself is not equivariant; the averaging is what makes the policy so.
+        assert raw_broken > 1e-3
+        th.testing.assert_close(eval_values, values)
+
+
+@pytest.mark.parametrize("case", ["cartpole", "acrobot", "gridworld", "pong"])
+def test_symmetrised_q_network_is_exactly_equivariant(case: str) -> None:
+    make_sym, obs_space, act_space = CASES[case]
+    sym = make_sym()
+    policy = SymmetrisedDQNPolicy(obs_space, act_space, lambda _: 1e-3, net_arch=[32], symmetry=sym)
+    assert isinstance(policy.q_net, SymmetrisedQNetwork) and isinstance(policy.q_net_target, SymmetrisedQNetwork)
+    perturb(policy)
+    obs = random_obs(obs_space, 5)
+    with th.no_grad():
+        q_values = policy.q_net(obs)
+        raw = policy.q_net.q_net(policy.q_net.extract_features(obs, policy.q_net.features_extractor))
+        assert not th.allclose(q_values, raw, atol=1e-3)
+        for g in sym.group.elements:
+            obs_g = sym.transform_obs(obs, g)
+            th.testing.assert_close(policy.q_net(obs_g), sym.action_rep.apply(q_values, g), atol=1e-5, rtol=0)
+            th.testing.assert_close(policy._predict(obs_g), sym.transform_action(policy._predict(obs), g))
+
+
+@pytest.mark.parametrize("case", ["acrobot", "gridworld"])
+def test_symmetrised_quantile_network_is_exactly_equivariant(case: str) -> None:
+    make_sym, obs_space, act_space = CASES[case]
+    sym = make_sym()
+    policy = SymmetrisedQRDQNPolicy(obs_space, act_space, lambda _: 1e-3, net_arch=[32], n_quantiles=7, symmetry=sym)
+    assert isinstance(policy.quantile_net, SymmetrisedQuantileNetwork)
+    assert isinstance(policy.quantile_net_target, SymmetrisedQuantileNetwork)
+    perturb(policy)
+    obs = random_obs(obs_space, 5)
+    with th.no_grad():
+        quantiles = policy.quantile_net(obs)
+        assert quantiles.shape == (5, 7, act_space.n)
+        for g in sym.group.elements:
+            obs_g = sym.transform_obs(obs, g)
+            th.testing.assert_close(policy.quantile_net(obs_g), sym.action_rep.apply(quantiles, g), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn", "qrdqn"])
+def test_models_with_symmetrised_policies_save_and_load(algo: str, tmp_path) -> None:
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+    if algo == "qrdqn":
+        model = QRDQN(
+            SymmetrisedQRDQNPolicy,
+            env,
+            policy_kwargs=dict(symmetry=cartpole_symmetry(), n_quantiles=5),
+            learning_starts=20,
+            batch_size=8,
+            buffer_size=200,
+            seed=0,
+            device="cpu",
+        )
+    elif algo == "dqn":
+        model = DQN(
+            SymmetrisedDQNPolicy,
+            env,
+            policy_kwargs=dict(symmetry=cartpole_symmetry()),
+            learning_starts=20,
+            batch_size=8,
+            buffer_size=200,
+            seed=0,
+            device="cpu",
+        )
+    else:
+        cls = PPO if algo == "ppo" else A2C
+        extra = dict(batch_size=16, n_epochs=1) if algo == "ppo" else {}
+        # A registry id names the symmetry, as rl_zoo3's policy_kwargs strings can.
+        model = cls(
+            SymmetrisedActorCriticPolicy,
+            env,
+            policy_kwargs=dict(symmetry="CartPole-v1"),
+            n_steps=16,
+            seed=0,
+            device="cpu",
+            **extra,
+        )
+    model.learn(64)
+    model.save(tmp_path / "model")
+    loaded = type(model).load(tmp_path / "model", env=env, device="cpu")
+    assert type(loaded.policy) is type(model.policy)
+    assert isinstance(loaded.policy_kwargs["symmetry"], (Symmetry, str))
+    # Strict: every parameter restored under the same name.
+    loaded.policy.load_state_dict(model.policy.state_dict(), strict=True)
+    obs = obs_as_tensor(env.reset(), "cpu")
+    with warnings.catch_warnings():  # SB3 retries a mismatched state dict non-strictly, with a warning
+        warnings.simplefilter("error", UserWarning)
+        reloaded = type(model).load(tmp_path / "model", env=env, device="cpu")
+    with th.no_grad():
+        if algo == "dqn":
+            th.testing.assert_close(model.q_net(obs), reloaded.q_net(obs), atol=0, rtol=0)
+        elif algo == "qrdqn":
+            th.testing.assert_close(model.quantile_net(obs), reloaded.quantile_net(obs), atol=0, rtol=0)
+        else:
+            th.testing.assert_close(
+                model.policy.get_distribution(obs).distribution.probs,
+                reloaded.policy.get_distribution(obs).distribution.probs,
+                atol=0,
+                rtol=0,
+            )
+            th.testing.assert_close(model.policy.predict_values(obs), reloaded.policy.predict_values(obs), atol=0, rtol=0)
+    np.testing.assert_array_equal(
+        model.predict(obs.numpy(), deterministic=True)[0], reloaded.predict(obs.numpy(), deterministic=True)[0]
+    )
+
+
+def test_bad_configurations_raise_clear_errors() -> None:
+    _, obs_space, act_space = CASES["cartpole"]
+    with pytest.raises(SymmetryError, match="needs `symmetry` in policy_kwargs"):
+        SymmetrisedActorCriticPolicy(obs_space, act_space, lambda _: 1e-3)
+    with pytest.raises(SymmetryError, match="needs `symmetry` in policy_kwargs"):
+        SymmetrisedDQNPolicy(obs_space, act_space, lambda _: 1e-3)
+    with pytest.raises(SymmetryError, match="Discrete\\(2\\)"):
+        SymmetrisedActorCriticPolicy(obs_space, act_space, lambda _: 1e-3, symmetry=acrobot_symmetry())
+    _, p_obs, p_act = CASES["pendulum"]
+    with pytest.raises(SymmetryError, match="supports Categorical and Gaussian actions"):
+        SymmetrisedActorCriticPolicy(p_obs, p_act, lambda _: 1e-3, use_sde=True, symmetry=pendulum_symmetry())
