@@ -333,3 +333,22 @@ def test_dqn_with_symmetric_buffer_learns_cartpole() -> None:
     model.learn(12_000)
     mean_reward, _ = evaluate_policy(model, make_vec_env("CartPole-v1", n_envs=1, seed=100), n_eval_episodes=10)
     assert mean_reward > 100
+
+
+def test_dqn_buffer_takes_symmetry_from_the_algorithm_env(tmp_path) -> None:
+    from sb3_equivariant import make_symmetric_env
+
+    model = DQN(
+        "MlpPolicy",
+        make_symmetric_env("CartPole-v1"),
+        replay_buffer_class=SymmetricReplayBuffer,
+        replay_buffer_kwargs=dict(mode="store"),  # "store" needs the symmetry at construction: found on the env
+        learning_starts=16,
+        buffer_size=200,
+        seed=0,
+    )
+    assert model.replay_buffer.symmetry is not None and model.replay_buffer.symmetry.name == "CartPole-mirror"
+    model.learn(64)
+    model.save(tmp_path / "dqn")
+    loaded = DQN.load(tmp_path / "dqn")  # no env: the symmetry was recorded in replay_buffer_kwargs
+    assert loaded.replay_buffer.symmetry.name == "CartPole-mirror"

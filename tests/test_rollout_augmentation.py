@@ -321,17 +321,24 @@ def test_bad_configurations_raise_clear_errors() -> None:
         SymmetricPPO("MlpPolicy", "Acrobot-v1", symmetry=cartpole_symmetry())
     with pytest.raises(ValueError, match="symmetry_loss_coef must be >= 0"):
         SymmetricPPO("MlpPolicy", "CartPole-v1", symmetry=cartpole_symmetry(), symmetry_loss_coef=-1.0)
+
+
+def test_stock_ppo_finds_symmetry_and_policy_without_callback() -> None:
+    from sb3_equivariant import make_symmetric_vec_env
+
     stock = PPO(
         "MlpPolicy",
-        "CartPole-v1",
+        make_symmetric_vec_env("CartPole-v1", n_envs=2, seed=0),
         n_steps=16,
         batch_size=16,
         device="cpu",
         rollout_buffer_class=SymmetricRolloutBuffer,
-        rollout_buffer_kwargs=dict(symmetry=cartpole_symmetry()),
+        rollout_buffer_kwargs=dict(augment="all"),
     )
-    with pytest.raises(RuntimeError, match="SymmetryCallback"):
-        stock.learn(16)
+    assert stock.rollout_buffer.symmetry is not None and stock.rollout_buffer_kwargs["symmetry"].name == "CartPole-mirror"
+    stock.learn(32)
+    assert stock.rollout_buffer.policy is stock.policy
+    assert stock.rollout_buffer.expansion == 2
 
 
 @pytest.mark.slow

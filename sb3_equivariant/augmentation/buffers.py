@@ -28,6 +28,7 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_equivariant.augmentation.common import apply_per_element, check_mode, check_symmetry, seed_rng, symmetry_from_env
+from sb3_equivariant.envs.discovery import symmetry_of_constructing_algorithm
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 
 REPLAY_MODES = ("random", "all", "store")
@@ -85,6 +86,8 @@ class SymmetricReplayBuffer(ReplayBuffer):
         if keep_batch_size and mode != "all":
             raise ValueError(f"{type(self).__name__}: keep_batch_size only applies to mode='all', got mode={mode!r}")
         self.keep_batch_size = keep_batch_size
+        if symmetry is None:  # built by an SB3 algorithm: take the symmetry of its env
+            symmetry = symmetry_of_constructing_algorithm(store_in="replay_buffer_kwargs")
         if symmetry is None and mode == "store":
             raise SymmetryError(f"{type(self).__name__}: mode='store' needs the symmetry at construction (`symmetry=`)")
         self.symmetry: Symmetry | None = None

@@ -21,6 +21,7 @@ trained on. Samples under the identity keep their stored values.
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Generator
 from typing import Any
 
@@ -42,6 +43,7 @@ from sb3_equivariant.augmentation.common import (
     seed_rng,
     symmetry_from_env,
 )
+from sb3_equivariant.envs.discovery import constructing_algorithm, symmetry_of_constructing_algorithm
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 
 _FLAT_FIELDS = ("observations", "actions", "values", "log_probs", "advantages", "returns")
@@ -97,10 +99,15 @@ class SymmetricRolloutBuffer(RolloutBuffer):
         seed: int | None = None,
     ):
         self.augment = check_mode(augment, AUGMENT_MODES, type(self).__name__)
+        if symmetry is None:  # built by an SB3 algorithm: take the symmetry of its env
+            symmetry = symmetry_of_constructing_algorithm(store_in="rollout_buffer_kwargs")
         self.symmetry: Symmetry | None = None
         if symmetry is not None:
             self.symmetry = check_symmetry(symmetry, observation_space, action_space, type(self).__name__)
         self.policy: ActorCriticPolicy | None = None
+        # SB3 builds the rollout buffer just before the policy: keep the algorithm to take its policy when needed.
+        algo = constructing_algorithm()
+        self._algorithm = weakref.ref(algo) if algo is not None else None
         self.rng = seed_rng(seed)
         self.last_record: AugmentationRecord | None = None
         super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs)
@@ -108,6 +115,7 @@ class SymmetricRolloutBuffer(RolloutBuffer):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["policy"] = None  # the policy is saved by the algorithm, not inside its buffer
+        state["_algorithm"] = None
         return state
 
     def set_policy(self, policy: ActorCriticPolicy) -> None:
@@ -134,6 +142,8 @@ class SymmetricRolloutBuffer(RolloutBuffer):
                 f"{type(self).__name__} has no symmetry: pass rollout_buffer_kwargs=dict(symmetry=...), call "
                 "buffer.set_env(env), or train with sb3_equivariant.augmentation.SymmetryCallback"
             )
+        if self.policy is None and self._algorithm is not None and self._algorithm() is not None:
+            self.policy = self._algorithm().policy  # type: ignore[union-attr, assignment]
         if self.policy is None:
             raise RuntimeError(
                 f"{type(self).__name__} needs the collecting policy: use SymmetricPPO / SymmetricA2C, train with "

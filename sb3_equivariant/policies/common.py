@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 import warnings
 from typing import Any
 
@@ -14,6 +13,7 @@ from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from torch import nn
 
+from sb3_equivariant.envs.discovery import constructing_algorithm, symmetry_of_constructing_algorithm
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import BasisLayer, EquivariantLinear
 from sb3_equivariant.representation import ImageAction, Representation, regular, trivial
@@ -37,7 +37,10 @@ def resolve_symmetry(
     if basis not in BASIS_KINDS:
         raise ValueError(f"unknown basis {basis!r}; choose one of {BASIS_KINDS}")
     if symmetry is None:
-        symmetry = _symmetry_of_constructing_algorithm()
+        symmetry = symmetry_of_constructing_algorithm(store_in="policy_kwargs")
+        algo = constructing_algorithm()
+        if symmetry is not None and algo is not None:
+            warn_if_normalized(algo.env, symmetry)
     if symmetry is None:
         raise SymmetryError(NO_SYMMETRY_HELP)
     if not isinstance(symmetry, Symmetry):
@@ -70,28 +73,6 @@ def _to_channel_first(symmetry: Symmetry, observation_space: spaces.Space) -> Sy
                 action.with_layout("CHW"), symmetry.action_rep, symmetry.exact, symmetry.name, symmetry.notes, symmetry.discrete
             )
     return symmetry
-
-
-def _symmetry_of_constructing_algorithm() -> Symmetry | None:
-    # SB3 builds policies as policy_class(obs_space, act_space, lr_schedule, **policy_kwargs) inside the algorithm's
-    # _setup_model, without the env; the algorithm (and so its env) is the nearest caller frame's `self`.
-    from stable_baselines3.common.base_class import BaseAlgorithm
-
-    from sb3_equivariant.envs import get_symmetry
-
-    frame = sys._getframe(1)
-    while frame is not None:
-        algo = frame.f_locals.get("self")
-        if isinstance(algo, BaseAlgorithm):
-            if algo.env is None:
-                return None
-            symmetry = get_symmetry(algo.env)
-            if symmetry is not None:
-                warn_if_normalized(algo.env, symmetry)
-                algo.policy_kwargs = {**algo.policy_kwargs, "symmetry": symmetry}
-            return symmetry
-        frame = frame.f_back  # type: ignore[assignment]
-    return None
 
 
 def warn_if_normalized(env: Any, symmetry: Symmetry) -> None:
