@@ -28,12 +28,12 @@ test-all: install
 	$(PY) -m pytest -q -n 2 tests
 
 lint: install
-	$(PY) -m ruff check sb3_equivariant tests examples benchmarks
+	$(PY) -m ruff check sb3_equivariant tests examples benchmarks zoo_configs
 	$(PY) -m mypy
 
 format: install
-	$(PY) -m ruff format sb3_equivariant tests examples benchmarks
-	$(PY) -m ruff check --fix sb3_equivariant tests examples benchmarks
+	$(PY) -m ruff format sb3_equivariant tests examples benchmarks zoo_configs
+	$(PY) -m ruff check --fix sb3_equivariant tests examples benchmarks zoo_configs
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,240 @@
+"""Named experiments: what ``python -m sb3_equivariant.benchmark --preset NAME`` runs."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from sb3_equivariant.benchmark.runner import RunSpec
+
+#: Steps-to-threshold targets. CartPole: the gymnasium "solved" level. Acrobot: gymnasium's reward threshold.
+#: GridWorld: 0.6, i.e. the prey caught within about 5 steps on average. The return is 1 - 0.1 * (steps - 1) when
+#: the prey is caught and -10 when it never is (100 steps); a greedy oracle that walks towards the prey scores 0.73
+#: and uniformly random actions -4.8 (300 episodes each); see docs/results.md.
+THRESHOLDS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "sb3_equivariant/GridWorld-v0": 0.6}
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """
+    A grid of runs: one env and algorithm, several methods and seeds.
+
+    :param name: experiment name (results go to ``<results>/<name>/``).
+    :param config: zoo config (``zoo_configs/<config>.yml``).
+    :param algo: algorithm of that config.
+    :param env_id: env id.
+    :param methods: methods of ``methods.yml``; the first is the reference for ratios and probabilities of improvement.
+    :param seeds: seeds.
+    :param n_timesteps: budget per run (env steps).
+    :param eval_freq: env steps between deterministic evaluations (a multiple of the number of training envs).
+    :param n_eval_episodes: episodes per evaluation.
+    :param learning_rates: if given, a sweep: every method runs with every learning rate (labels ``method@lr``).
+    :param lr_from: name of a sweep experiment; each method uses its best learning rate there (IQM of the AUC).
+    :param description: one line for ``--list``.
+    :param scratch: results go under ``runs/`` (not committed) by default, so that a fresh checkout trains them
+        (the demo) instead of finding them done.
+    """
+
+    name: str
+    config: str
+    algo: str
+    env_id: str
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...]
+    n_timesteps: int
+    eval_freq: int
+    n_eval_episodes: int = 10
+    learning_rates: tuple[float, ...] = ()
+    lr_from: str | None = None
+    description: str = ""
+    scratch: bool = False
+
+    @property
+    def threshold(self) -> float | None:
+        return THRESHOLDS.get(self.env_id)
+
+    def specs(self, results_root: str | Path = "results") -> list[RunSpec]:
+        """The runs, seed-major (every method's seed 0 first): an interrupted grid is balanced across methods."""
+        base: dict[str, Any] = dict(
+            experiment=self.name,
+            config=self.config,
+            algo=self.algo,
+            env_id=self.env_id,
+            n_timesteps=self.n_timesteps,
+            eval_freq=self.eval_freq,
+            n_eval_episodes=self.n_eval_episodes,
+        )
+        chosen = best_learning_rates(Path(results_root) / self.lr_from) if self.lr_from else {}
+        specs = []
+        for seed in self.seeds:
+            for method in self.methods:
+                if self.learning_rates:
+                    for lr in self.learning_rates:
+                        specs.append(
+                            RunSpec(
+                                method=method, seed=seed, overrides=(("learning_rate", lr),), label=f"{method}@lr={lr:g}", **base
+                            )
+                        )
+                elif self.lr_from:
+                    if method not in chosen:
+                        raise ValueError(
+                            f"{self.name} takes learning rates from {self.lr_from}, which has no finished runs of {method!r}: "
+                            f"run `python -m sb3_equivariant.benchmark --preset {self.lr_from}` first"
+                        )
+                    specs.append(RunSpec(method=method, seed=seed, overrides=(("learning_rate", chosen[method]),), **base))
+                else:
+                    specs.append(RunSpec(method=method, seed=seed, **base))
+        return specs
+
+
+def best_learning_rates(sweep_dir: Path) -> dict[str, float]:
+    """
+    For each method of a finished sweep, the learning rate with the highest IQM of the area under the curve. A
+    learning rate with a failed run (diverged) or fewer finished runs than the others is not eligible.
+    """
+    from sb3_equivariant.benchmark.aggregate import load_experiment, run_scores
+
+    curves = load_experiment(sweep_dir)
+    n_full = max((len(runs) for runs in curves.values()), default=0)
+    failed = {p.parent.parent.name for p in Path(sweep_dir).glob("*/*/seed*/failed.json")}
+    best: dict[str, tuple[float, float]] = {}
+    for label, runs in curves.items():
+        method, _, lr = label.partition("@lr=")
+        if not lr or label in failed or len(runs) < n_full:
+            continue
+        auc = run_scores(runs, threshold=None)["auc"]
+        score = float(_iqm(auc))
+        if method not in best or score > best[method][0]:
+            best[method] = (score, float(lr))
+    return {method: lr for method, (_, lr) in best.items()}
+
+
+def _iqm(values: object) -> float:
+    import numpy as np
+    from rliable import metrics
+
+    return float(metrics.aggregate_iqm(np.asarray(values, dtype=float)[:, None]))
+
+
+PAPER_METHODS = ("baseline", "equivariant", "nullspace", "random", "augment_random")
+
+PRESETS: dict[str, Experiment] = {
+    e.name: e
+    for e in [
+        Experiment(
+            "demo",
+            "ppo",
+            "ppo",
+            "CartPole-v1",
+            ("baseline", "augment_random", "equivariant"),
+            (0, 1, 2),
+            30_000,
+            1_000,
+            5,
+            description="CartPole-v1, rl_zoo3 PPO: baseline vs rollout augmentation vs equivariant, 3 seeds, ~3-5 min",
+            scratch=True,
+        ),
+        Experiment(
+            "cartpole_paper_sweep",
+            "ppo_paper",
+            "ppo",
+            "CartPole-v1",
+            PAPER_METHODS,
+            (0, 1),
+            30_000,
+            2_000,
+            5,
+            learning_rates=(1e-3, 5e-3, 1e-2),
+            description="learning-rate sweep for the paper's CartPole protocol (2 seeds, 30k steps)",
+        ),
+        Experiment(
+            "cartpole_paper",
+            "ppo_paper",
+            "ppo",
+            "CartPole-v1",
+            PAPER_METHODS,
+            tuple(range(10)),
+            50_000,
+            2_000,
+            10,
+            lr_from="cartpole_paper_sweep",
+            description="CartPole-v1 with the paper's PPO protocol, learning rates from cartpole_paper_sweep, 10 seeds, "
+            "50k steps (paper: 100k; every curve of the paper is flat after 30k)",
+        ),
+        Experiment(
+            "cartpole_paper_100k",
+            "ppo_paper",
+            "ppo",
+            "CartPole-v1",
+            PAPER_METHODS,
+            tuple(range(10)),
+            100_000,
+            2_000,
+            10,
+            lr_from="cartpole_paper_sweep",
+            description="CartPole-v1 with the paper's PPO protocol and budget (100k steps), learning rates from "
+            "cartpole_paper_sweep, 10 seeds",
+        ),
+        Experiment(
+            "cartpole_zoo",
+            "ppo",
+            "ppo",
+            "CartPole-v1",
+            PAPER_METHODS,
+            tuple(range(10)),
+            30_000,
+            1_000,
+            5,
+            description="CartPole-v1 with rl_zoo3's tuned PPO for every method, 10 seeds, 30k steps",
+        ),
+        Experiment(
+            "acrobot",
+            "ppo",
+            "ppo",
+            "Acrobot-v1",
+            ("baseline", "equivariant", "augment_random"),
+            tuple(range(10)),
+            100_000,
+            4_096,
+            5,
+            description="Acrobot-v1 with rl_zoo3's PPO (normalize off), 10 seeds, 100k steps",
+        ),
+        Experiment(
+            "gridworld_a2c",
+            "a2c",
+            "a2c",
+            "sb3_equivariant/GridWorld-v0",
+            ("baseline", "equivariant", "nullspace", "random"),
+            tuple(range(5)),
+            100_000,
+            4_000,
+            20,
+            description="GridWorld with the paper's A2C setting, 5 seeds, 100k steps (paper: 2M)",
+        ),
+        Experiment(
+            "gridworld_a2c_300k",
+            "a2c",
+            "a2c",
+            "sb3_equivariant/GridWorld-v0",
+            ("baseline", "equivariant", "nullspace", "random"),
+            tuple(range(5)),
+            300_000,
+            8_000,
+            20,
+            description="GridWorld with the paper's A2C setting and all four nets, 5 seeds, 300k steps (paper: 2M)",
+        ),
+        Experiment(
+            "gridworld_ppo",
+            "ppo",
+            "ppo",
+            "sb3_equivariant/GridWorld-v0",
+            ("baseline", "equivariant"),
+            tuple(range(5)),
+            100_000,
+            4_096,
+            20,
+            description="GridWorld with PPO, 5 seeds, 100k steps",
+        ),
+    ]
+}

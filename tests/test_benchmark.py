@@ -1,0 +1,290 @@
+"""The benchmark package: config parsing and merging, the resumable runner, rliable aggregation, plots, presets, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rliable import metrics
+from torch import nn
+
+from sb3_equivariant.benchmark import runner
+from sb3_equivariant.benchmark.__main__ import main
+from sb3_equivariant.benchmark.aggregate import markdown_table, run_scores, summarize
+from sb3_equivariant.benchmark.config import (
+    ConfigError,
+    env_ids,
+    merge,
+    method_hyperparams,
+    methods_of,
+    model_kwargs,
+    parse_kwargs_string,
+    resolve_class,
+)
+from sb3_equivariant.benchmark.plots import aggregate_plot, learning_curves
+from sb3_equivariant.benchmark.presets import PRESETS, Experiment
+from sb3_equivariant.benchmark.runner import RunSpec, curve_text, read_curve, run_one
+from sb3_equivariant.envs import symmetry_for
+
+CONFIGS = ("ppo", "ppo_paper", "a2c", "dqn", "qrdqn")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("dict(net_arch=[64, 64])", {"net_arch": [64, 64]}),
+        (
+            "dict(net_arch=dict(pi=[64], vf=[32]), activation_fn=nn.ReLU)",
+            {"net_arch": {"pi": [64], "vf": [32]}, "activation_fn": "torch.nn.ReLU"},
+        ),
+        ("{'log_std_init': -2.0, 'ortho_init': False}", {"log_std_init": -2.0, "ortho_init": False}),
+        ("dict(n_quantiles=25, optimizer_kwargs=dict(eps=1e-5))", {"n_quantiles": 25, "optimizer_kwargs": {"eps": 1e-5}}),
+        (
+            "dict(optimizer_class=RMSpropTFLike)",
+            {"optimizer_class": "stable_baselines3.common.sb2_compat.rmsprop_tf_like.RMSpropTFLike"},
+        ),
+    ],
+)
+def test_parse_kwargs_string(text: str, expected: dict) -> None:
+    assert parse_kwargs_string(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('true')",
+        "dict(x=open('/etc/passwd'))",
+        "dict(x=[i for i in range(3)])",
+        "dict(x=lambda: 1)",
+        "dict(x=1 + 2)",
+        "dict(x=os.system)",
+        "[1, 2]",
+        "dict(net_arch=",
+    ],
+)
+def test_parse_kwargs_string_rejects(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_kwargs_string(text)
+
+
+def test_resolve_class() -> None:
+    assert resolve_class("torch.nn.ReLU") is nn.ReLU
+    with pytest.raises(ConfigError, match="not under an allowed module"):
+        resolve_class("os.system")
+    with pytest.raises(ConfigError, match="cannot import"):
+        resolve_class("sb3_equivariant.NoSuchPolicy")
+
+
+def test_merge() -> None:
+    base = {"policy": "MlpPolicy", "policy_kwargs": {"net_arch": [64], "features_extractor_class": "x.Y"}, "lr": 1}
+    out = merge(base, {"policy_kwargs": {"basis": "random", "features_extractor_class": None}, "lr": 2})
+    assert out == {"policy": "MlpPolicy", "policy_kwargs": {"net_arch": [64], "basis": "random"}, "lr": 2}
+    assert base["policy_kwargs"]["features_extractor_class"] == "x.Y"  # not mutated
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_every_method_renders(config: str) -> None:
+    for env_id in env_ids(config):
+        for method in methods_of(config):
+            params = method_hyperparams(config, env_id, method)
+            assert "policy" in params and "n_timesteps" in params
+
+
+def test_method_hyperparams_values() -> None:
+    eq = method_hyperparams("ppo_paper", "CartPole-v1", "equivariant")
+    assert eq["policy"] == "sb3_equivariant.EquivariantMlpPolicy"
+    assert eq["policy_kwargs"] == {"net_arch": [64, 64], "basis": "equivariant"}
+    assert (eq["n_steps"], eq["n_envs"], eq["batch_size"], eq["normalize_advantage"]) == (5, 16, 20, False)
+    grid = method_hyperparams("a2c", "sb3_equivariant/GridWorld-v0", "nullspace")
+    assert grid["policy"] == "sb3_equivariant.EquivariantCnnPolicy"
+    assert "features_extractor_class" not in grid["policy_kwargs"]
+    assert (grid["policy_kwargs"]["basis"], grid["learning_rate"]) == ("nullspace", 3e-3)
+    aug = method_hyperparams("ppo", "CartPole-v1", "augment_all")
+    assert aug["rollout_buffer_kwargs"] == {"augment": "all"}
+    atari = method_hyperparams("ppo", "PongNoFrameskip-v4", "equivariant")
+    assert atari["policy"] == "sb3_equivariant.EquivariantCnnPolicy"
+
+
+@pytest.mark.parametrize(
+    "config, env_id, method, match",
+    [
+        ("ppo", "CartPole-v1", "no_such_method", "unknown method"),
+        ("ppo", "MountainCar-v0", "baseline", "no entry for"),
+        ("no_such_config", "CartPole-v1", "baseline", "no zoo config"),
+    ],
+)
+def test_method_hyperparams_errors(config: str, env_id: str, method: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        method_hyperparams(config, env_id, method)
+
+
+def test_model_kwargs() -> None:
+    params = method_hyperparams("dqn", "CartPole-v1", "replay_store")
+    kwargs = model_kwargs(params, lambda: symmetry_for("CartPole-v1"))
+    from sb3_equivariant.augmentation import SymmetricReplayBuffer
+
+    assert kwargs["replay_buffer_class"] is SymmetricReplayBuffer
+    assert kwargs["replay_buffer_kwargs"]["symmetry"].name == "CartPole-mirror"
+    assert "n_timesteps" not in kwargs and kwargs["policy"] == "MlpPolicy"
+    lin = model_kwargs(method_hyperparams("ppo", "CartPole-v1", "baseline"), lambda: None)["learning_rate"]
+    assert (lin(1.0), lin(0.5)) == pytest.approx((1e-3, 5e-4))
+
+
+def _spec(tmp_experiment: str = "t", **changes: object) -> RunSpec:
+    base = dict(
+        experiment=tmp_experiment,
+        config="ppo",
+        algo="ppo",
+        env_id="CartPole-v1",
+        method="baseline",
+        seed=0,
+        n_timesteps=1024,
+        eval_freq=512,
+        n_eval_episodes=2,
+    )
+    return RunSpec(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_run_one_writes_and_skips(tmp_path: Path) -> None:
+    spec = _spec(method="equivariant")
+    out = run_one(spec, str(tmp_path / "res"), str(tmp_path / "ckpt"))
+    assert out["status"] == "done"
+    run_dir = tmp_path / "res" / "t" / "CartPole-v1" / "equivariant" / "seed0"
+    rows = read_curve(run_dir / "curve.csv")
+    assert [r["step"] for r in rows] == [0, 512, 1024]
+    assert all(r["episodes"] == 2 for r in rows)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "done" and not manifest["resumed"]
+    assert manifest["hyperparams"]["policy"] == "sb3_equivariant.EquivariantMlpPolicy"
+    assert manifest["hyperparams"]["n_timesteps"] == 1024
+    assert manifest["spec"]["seed"] == 0 and "torch" in manifest["versions"]
+    assert not (tmp_path / "ckpt" / spec.relative_dir() / "checkpoint").exists()
+    assert run_one(spec, str(tmp_path / "res"), str(tmp_path / "ckpt"))["status"] == "skipped"
+
+
+def test_run_one_resumes_after_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_save = runner._save_checkpoint
+
+    def save_then_crash(*args: object, **kwargs: object) -> None:
+        real_save(*args, **kwargs)  # type: ignore[arg-type]
+        raise RuntimeError("simulated crash")
+
+    spec = _spec(config="dqn", algo="dqn", method="replay_random", n_timesteps=1200, eval_freq=400)
+    monkeypatch.setattr(runner, "_save_checkpoint", save_then_crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_one(spec, str(tmp_path / "res"), str(tmp_path / "ckpt"), checkpoint_seconds=0)
+    ckpt = tmp_path / "ckpt" / spec.relative_dir()
+    assert (ckpt / "checkpoint" / "replay_buffer.pkl").exists()
+    assert not (ckpt / "lock").exists()
+    assert json.loads((ckpt / "checkpoint" / "state.json").read_text())["num_timesteps"] == 400
+    monkeypatch.setattr(runner, "_save_checkpoint", real_save)
+    assert run_one(spec, str(tmp_path / "res"), str(tmp_path / "ckpt"))["status"] == "done"
+    run_dir = tmp_path / "res" / spec.relative_dir()
+    assert [r["step"] for r in read_curve(run_dir / "curve.csv")] == [0, 400, 800, 1200]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["resumed"] and manifest["num_timesteps"] >= 1200  # DQN collects train_freq steps at a time
+
+
+def test_run_one_respects_lock(tmp_path: Path) -> None:
+    spec = _spec()
+    lock = tmp_path / "ckpt" / spec.relative_dir() / "lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(str(__import__("os").getpid()))  # held by a live process (us)
+    assert run_one(spec, str(tmp_path / "res"), str(tmp_path / "ckpt"))["status"] == "locked"
+
+
+def _fake_runs(root: Path, curves: dict[str, list[list[float]]], steps: list[int]) -> Path:
+    for label, runs in curves.items():
+        for seed, returns in enumerate(runs):
+            run_dir = root / "exp" / "Env-v0" / label / f"seed{seed}"
+            rows = [
+                dict(step=s, timesteps=s, mean_return=float(r), std_return=0.0, episodes=5, wall_time=1.0)
+                for s, r in zip(steps, returns)
+            ]
+            runner.atomic_write_text(run_dir / "curve.csv", curve_text(rows))
+            manifest = {"status": "done", "spec": {"seed": seed, "n_timesteps": steps[-1]}, "n_parameters": 10}
+            runner.atomic_write_text(run_dir / "manifest.json", json.dumps(manifest))
+    return root / "exp"
+
+
+def test_run_scores() -> None:
+    steps = np.array([0, 10, 20, 30, 40])
+    runs = [
+        {"step": steps, "returns": np.array([0.0, 10, 0, 10, 10])},  # reaches 10 at 10 but only sustains from 30
+        {"step": steps, "returns": np.array([0.0, 0, 10, 10, 10])},
+        {"step": steps, "returns": np.array([0.0, 0, 0, 0, 5])},
+    ]
+    scores = run_scores(runs, threshold=10)
+    np.testing.assert_allclose(scores["final"], [20 / 3, 10, 5 / 3])
+    # trapezoid / span: run 1 = (5 + 5 + 5 + 10) * 10 / 40
+    np.testing.assert_allclose(scores["auc"][0], 6.25)
+    np.testing.assert_array_equal(scores["steps"], [30, 20, np.inf])
+
+
+def test_summarize_table_plots(tmp_path: Path) -> None:
+    steps = [0, 100, 200, 300]
+    rng = np.random.default_rng(0)
+    fast = [[0, 8 + rng.random(), 10, 10] for _ in range(5)]
+    slow = [[0, 1, 4 + rng.random(), 10] for _ in range(5)]
+    exp_dir = _fake_runs(tmp_path, {"slow": slow, "fast": fast}, steps)
+    summary = summarize(exp_dir, threshold=9.5, reference="slow", order=["slow", "fast"], reps=200)
+    rows = summary["rows"]
+    assert summary["labels"] == ["slow", "fast"] and rows["fast"]["n_runs"] == 5
+    finals = run_scores([{"step": np.array(steps), "returns": np.array(r, float)} for r in fast], None)["final"]
+    assert rows["fast"]["iqm_final"] == pytest.approx(metrics.aggregate_iqm(finals[:, None]))
+    assert rows["fast"]["p_improve_auc"] == pytest.approx(1.0)
+    assert rows["fast"]["steps_median"] == 200 and rows["slow"]["steps_median"] == 300
+    assert rows["fast"]["steps_ratio"] == pytest.approx(2 / 3)
+    low, high = rows["slow"]["iqm_auc_ci"]
+    assert low <= rows["slow"]["iqm_auc"] <= high
+    table = markdown_table(summary)
+    assert "| fast | 5 |" in table and "0.67" in table
+    assert json.loads((exp_dir / "summary.json").read_text())["reference"] == "slow"
+    for path in (learning_curves(exp_dir, summary, reps=50), aggregate_plot(exp_dir, summary)):
+        assert path.exists() and path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_preset_specs_are_seed_major() -> None:
+    specs = PRESETS["demo"].specs()
+    first = [(s.seed, s.method) for s in specs[:4]]
+    assert first == [(0, "baseline"), (0, "augment_random"), (0, "equivariant"), (1, "baseline")]
+    for exp in PRESETS.values():
+        params = method_hyperparams(exp.config, exp.env_id, exp.methods[0])
+        assert exp.eval_freq % int(params.get("n_envs", 1)) == 0, exp.name
+
+
+def test_sweep_labels_and_lr_from(tmp_path: Path) -> None:
+    sweep = Experiment("sw", "ppo", "ppo", "CartPole-v1", ("baseline",), (0,), 100, 10, learning_rates=(1e-3, 1e-2))
+    assert [s.name for s in sweep.specs()] == ["baseline@lr=0.001", "baseline@lr=0.01"]
+    main_exp = Experiment("m", "ppo", "ppo", "CartPole-v1", ("baseline",), (0,), 100, 10, lr_from="sw")
+    with pytest.raises(ValueError, match=r"run `python -m sb3_equivariant\.benchmark --preset sw` first"):
+        main_exp.specs(tmp_path)
+    steps = [0, 50, 100]
+    _fake_runs(tmp_path, {"baseline@lr=0.001": [[0, 1, 2]] * 2, "baseline@lr=0.01": [[0, 5, 9]] * 2}, steps)
+    (tmp_path / "exp").rename(tmp_path / "sw")
+    assert main_exp.specs(tmp_path)[0].overrides == (("learning_rate", 0.01),)
+    # A learning rate with a failed (diverged) run is not eligible.
+    runner.atomic_write_text(tmp_path / "sw" / "Env-v0" / "baseline@lr=0.01" / "seed2" / "failed.json", "{}")
+    assert main_exp.specs(tmp_path)[0].overrides == (("learning_rate", 0.001),)
+
+
+def test_cli_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--list"]) == 0
+    assert "demo" in capsys.readouterr().out
+
+
+def test_compute_benchmark_rows() -> None:
+    from sb3_equivariant.benchmark.compute import markdown, run, summary_ratios
+
+    rows = run(["CartPole-v1"], scale=0.05, inference_calls=3)
+    assert [r["policy"] for r in rows] == ["MLP [64, 64]", "equivariant [45, 45]"]
+    # Matched sizes: within 10% of each other.
+    assert abs(rows[1]["parameters"] / rows[0]["parameters"] - 1) < 0.1
+    assert all(r["train_steps_per_cpu_s"] > 0 and r["inference_ms"] > 0 for r in rows)
+    table = markdown(rows)
+    assert table.count("\n") == 3 and "| 1.00 |" in table
+    assert set(summary_ratios(rows)) == {"CartPole-v1"}
+    with pytest.raises(ValueError, match="unknown env"):
+        run(["NoSuchEnv"])

@@ -1,0 +1,150 @@
+"""rl_zoo3 integration: the configs in zoo_configs/ build the intended models, and rl_zoo3's own train / enjoy / plot
+scripts run on them end to end (subprocesses with tiny budgets)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rl_zoo3 import ALGOS
+from rl_zoo3.utils import get_class_by_name
+from stable_baselines3.common.env_util import make_vec_env
+
+import sb3_equivariant  # noqa: F401  (registers GridWorld)
+from sb3_equivariant import EquivariantActorCriticPolicy, EquivariantCnnPolicy
+from sb3_equivariant.augmentation import SymmetricReplayBuffer, SymmetricRolloutBuffer, SymmetrisedActorCriticPolicy
+from sb3_equivariant.benchmark.config import ZOO_CONFIGS, ZOO_ONLY_KEYS
+from sb3_equivariant.envs import get_symmetry
+
+ROOT = ZOO_CONFIGS.parent
+STUBS = sorted(ZOO_CONFIGS.glob("*.py"))
+YAMLS = sorted(p for p in ZOO_CONFIGS.glob("*.yml") if p.stem != "methods")
+
+
+def _load_stub(path: Path) -> dict[str, Any]:
+    # As rl_zoo3's ExperimentManager.read_hyperparameters loads a .py config.
+    namespace: dict[str, Any] = {}
+    exec(path.read_text(), namespace)
+    return namespace["hyperparams"]
+
+
+def _algo_of(path: Path) -> str:
+    return path.stem.split("_")[0]
+
+
+def test_stubs_cover_every_config_and_method() -> None:
+    methods = yaml.safe_load((ZOO_CONFIGS / "methods.yml").read_text())
+    for config in YAMLS:
+        family = yaml.safe_load(config.read_text())["sb3_equivariant"]["family"]
+        for method in methods[family]:
+            assert (ZOO_CONFIGS / f"{config.stem}_{method}.py").exists(), (config.stem, method)
+
+
+@pytest.mark.parametrize("path", YAMLS, ids=lambda p: p.name)
+def test_yaml_entries_are_rl_zoo3_entries(path: Path) -> None:
+    data = yaml.safe_load(path.read_text())
+    for env_id, params in data.items():
+        if env_id == "sb3_equivariant":
+            continue
+        assert isinstance(params["policy"], str) and "n_timesteps" in params, env_id
+        # rl_zoo3 passes every non-zoo key to the algorithm's constructor.
+        assert not set(params) & {"symmetry", "basis", "method"}, env_id
+
+
+@pytest.mark.parametrize("path", STUBS, ids=lambda p: p.name)
+def test_stub_builds_model_on_rl_zoo3_env(path: Path) -> None:
+    """Build every stub's CartPole (and GridWorld) model the way rl_zoo3 does: plain make_vec_env(env_id)."""
+    hyperparams = _load_stub(path)
+    for env_id in ("CartPole-v1", "sb3_equivariant/GridWorld-v0"):
+        if env_id not in hyperparams:
+            continue
+        params = dict(hyperparams[env_id])
+        assert isinstance(params["policy"], str)  # rl_zoo3 imports dotted policy strings itself
+        policy = get_class_by_name(params.pop("policy")) if "." in params["policy"] else params.pop("policy")
+        env = make_vec_env(env_id, n_envs=int(params.get("n_envs", 1)))
+        kwargs = {k: v for k, v in params.items() if k not in ZOO_ONLY_KEYS}
+        kwargs = {k: (float(v.split("_")[1]) if isinstance(v, str) and v.startswith("lin_") else v) for k, v in kwargs.items()}
+        model = ALGOS[_algo_of(path)](policy, env, device="cpu", **kwargs)
+        method = path.stem.split("_", 2 if path.stem.startswith("ppo_paper") else 1)[-1]
+        if method in ("equivariant", "nullspace", "random"):
+            assert getattr(model.policy, "basis", None) == method
+            assert model.policy.symmetry.name == get_symmetry(env).name
+        if method.startswith("augment"):
+            assert isinstance(model.rollout_buffer, SymmetricRolloutBuffer)
+            assert params["callback"] == "sb3_equivariant.augmentation.SymmetryCallback"
+        if method.startswith("replay"):
+            assert isinstance(model.replay_buffer, SymmetricReplayBuffer)
+        if method == "symmetrised" and _algo_of(path) in ("ppo", "a2c"):
+            assert isinstance(model.policy, SymmetrisedActorCriticPolicy)
+        env.close()
+
+
+def _zoo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def _train(logs: Path, conf: str, seed: int, algo: str = "ppo", env: str = "CartPole-v1", n: int = 512) -> None:
+    _zoo(
+        "rl_zoo3.train", "--algo", algo, "--env", env, "--gym-packages", "sb3_equivariant", "--conf-file",
+        str(ZOO_CONFIGS / conf), "-n", str(n), "-f", str(logs), "--seed", str(seed), "--eval-freq", "256",
+        "--eval-episodes", "2", "--n-eval-envs", "1", "--device", "cpu", cwd=ROOT,
+    )  # fmt: skip
+
+
+def test_rl_zoo3_train_and_enjoy_equivariant(tmp_path: Path) -> None:
+    _train(tmp_path, "ppo_equivariant.py", seed=1)
+    run = tmp_path / "ppo" / "CartPole-v1_1"
+    assert (run / "evaluations.npz").exists() and (run / "CartPole-v1.zip").exists()
+    model = ALGOS["ppo"].load(run / "CartPole-v1.zip", device="cpu")
+    assert type(model.policy) is EquivariantActorCriticPolicy and model.policy.basis == "equivariant"
+    out = _zoo(
+        "rl_zoo3.enjoy", "--algo", "ppo", "--env", "CartPole-v1", "--gym-packages", "sb3_equivariant", "-f", str(tmp_path),
+        "--exp-id", "1", "-n", "50", "--no-render", "--deterministic", "--device", "cpu", cwd=ROOT,
+    )  # fmt: skip
+    assert "Atari Episode" in out.stdout or "Episode Reward" in out.stdout or "Mean reward" in out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "algo, env, conf, policy_class",
+    [
+        ("a2c", "sb3_equivariant/GridWorld-v0", "a2c_equivariant.py", EquivariantCnnPolicy),
+        ("ppo", "CartPole-v1", "ppo_augment_random.py", None),
+        ("dqn", "CartPole-v1", "dqn_replay_store.py", None),
+    ],
+)
+def test_rl_zoo3_train_other_methods(tmp_path: Path, algo: str, env: str, conf: str, policy_class: type | None) -> None:
+    _train(tmp_path, conf, seed=1, algo=algo, env=env, n=1200 if algo == "dqn" else 800)
+    runs = list((tmp_path / algo).iterdir())
+    assert len(runs) == 1
+    model = ALGOS[algo].load(next(runs[0].glob("*.zip")), device="cpu")
+    if policy_class is not None:
+        assert type(model.policy) is policy_class
+
+
+@pytest.mark.slow
+def test_rl_zoo3_plots_compare_methods(tmp_path: Path) -> None:
+    """all_plots / plot_from_file --rliable need >= 2 runs per method (a single run's last evaluation is skipped)."""
+    for method in ("baseline", "equivariant"):
+        for seed in (1, 2):
+            _train(tmp_path / method, f"ppo_{method}.py", seed=seed)
+    out_pkl = tmp_path / "cmp"
+    _zoo(
+        "rl_zoo3.cli", "all_plots", "-a", "ppo", "-e", "CartPole-v1", "-f", str(tmp_path / "baseline"),
+        str(tmp_path / "equivariant"), "-l", "baseline", "equivariant", "-o", str(out_pkl), "--no-display", cwd=ROOT,
+    )  # fmt: skip
+    assert out_pkl.with_suffix(".pkl").exists()
+    _zoo(
+        "rl_zoo3.cli", "plot_from_file", "-i", str(out_pkl.with_suffix(".pkl")), "--rliable", "--versus", "--iqm",
+        "-l", "baseline", "equivariant", "-o", str(tmp_path / "table"), cwd=ROOT,
+    )  # fmt: skip
