@@ -390,3 +390,19 @@ def test_rl_zoo3_routes(tmp_path) -> None:
             assert type(model.policy).__name__ == "SymmetrisedActorCriticPolicy"
         else:
             assert model.rollout_buffer_class is SymmetricRolloutBuffer
+
+
+def test_near_impossible_transformed_actions_do_not_overflow_ppo() -> None:
+    from sb3_equivariant import make_symmetric_vec_env
+
+    model = SymmetricPPO(
+        "MlpPolicy", make_symmetric_vec_env("CartPole-v1", n_envs=2, seed=0), augment="all", n_steps=16, batch_size=16, seed=0
+    )
+    with th.no_grad():  # a nearly deterministic, very asymmetric policy: always push left
+        model.policy.action_net.weight.zero_()
+        model.policy.action_net.bias.copy_(th.tensor([60.0, -60.0]))
+    model.learn(32)
+    buffer = model.rollout_buffer
+    mirrored = buffer.last_record.elements != 0
+    assert np.all(buffer.log_probs[mirrored] == buffer.min_log_prob)  # log π_old(right) ≈ −120, floored
+    assert all(th.isfinite(p).all() for p in model.policy.parameters())

@@ -16,6 +16,11 @@ not change). The "old" log-probabilities and values are *recomputed* for transfo
 policy, ``log π_old(K_g a | L_g s)`` and ``V_old(L_g s)``: for a policy that is not equivariant these differ from
 the source's, and PPO's ratio must compare against the probability the pre-update policy gives to the sample it is
 trained on. Samples under the identity keep their stored values.
+
+A transformed action can be almost impossible under a non-equivariant collecting policy (log-probabilities of −120
+were seen on CartPole); PPO's ratio ``exp(log π − log π_old)`` then overflows to ``inf`` and the update to NaN.
+Recomputed old log-probabilities are therefore floored at ``min_log_prob`` (default −20: ratios stay finite, and
+only samples the old policy gave probability < 2e-9 are affected; gradient clipping bounds the rest).
 """
 
 from __future__ import annotations
@@ -83,6 +88,7 @@ class SymmetricRolloutBuffer(RolloutBuffer):
     :param symmetry: the symmetry, or a registered env id; ``None``: found from the env by :meth:`set_env`.
     :param augment: ``"random"`` or ``"all"`` (see the module docstring).
     :param seed: seed of the buffer's own generator; default: drawn from numpy's global generator (seeded by SB3).
+    :param min_log_prob: floor of the recomputed old log-probabilities (see the module docstring).
     """
 
     def __init__(
@@ -97,8 +103,10 @@ class SymmetricRolloutBuffer(RolloutBuffer):
         symmetry: Symmetry | str | None = None,
         augment: str = "random",
         seed: int | None = None,
+        min_log_prob: float = -20.0,
     ):
         self.augment = check_mode(augment, AUGMENT_MODES, type(self).__name__)
+        self.min_log_prob = min_log_prob
         if symmetry is None:  # built by an SB3 algorithm: take the symmetry of its env
             symmetry = symmetry_of_constructing_algorithm(store_in="rollout_buffer_kwargs")
         self.symmetry: Symmetry | None = None
@@ -164,7 +172,7 @@ class SymmetricRolloutBuffer(RolloutBuffer):
         moved = np.flatnonzero(elements != 0)
         if moved.size:
             new_values, new_log_probs = self._evaluate(obs[moved], actions[moved])
-            values[moved], log_probs[moved] = new_values, new_log_probs
+            values[moved], log_probs[moved] = new_values, np.maximum(new_log_probs, self.min_log_prob)
         self.observations, self.actions, self.values, self.log_probs = obs, actions, values, log_probs
         self.advantages, self.returns = self.advantages[sources], self.returns[sources]
         # swap_and_flatten puts (step t, env e) at index e * buffer_size + t.
