@@ -13,43 +13,10 @@ from sb3_contrib import QRDQN
 from stable_baselines3 import DQN, SAC
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
+from symmetries import CASES, acrobot_symmetry, cartpole_symmetry, pendulum_symmetry
 
 from sb3_equivariant.augmentation import SymmetricReplayBuffer, SymmetryCallback
-from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
-from sb3_equivariant.group import cyclic_group, flip_group
-from sb3_equivariant.representation import ImageAction, flip_action, permutation, rotation_action, signed_permutation
-
-
-def cartpole_symmetry() -> Symmetry:
-    return Symmetry(signed_permutation(flip_group(), None, {1: [-1] * 4}), permutation(flip_group(), {1: [1, 0]}))
-
-
-def acrobot_symmetry() -> Symmetry:
-    obs = signed_permutation(flip_group(), None, {1: [1, -1, 1, -1, -1, -1]})
-    return Symmetry(obs, permutation(flip_group(), {1: [2, 1, 0]}))
-
-
-def gridworld_symmetry() -> Symmetry:
-    # C4 on a (1, 7, 7) image; action 0 ("nothing") fixed, the four moves rotate cyclically.
-    return Symmetry(ImageAction(rotation_action(), channels=1), permutation(cyclic_group(4), {1: [0, 2, 3, 4, 1]}))
-
-
-def pong_symmetry() -> Symmetry:
-    # Vertical flip of 4 stacked frames; Pong's RIGHT/LEFT (up/down) and their FIRE variants swap.
-    return Symmetry(ImageAction(flip_action("vertical"), channels=4), permutation(flip_group(), {1: [0, 1, 3, 2, 5, 4]}))
-
-
-def pendulum_symmetry() -> Symmetry:
-    return Symmetry(signed_permutation(flip_group(), None, {1: [1, -1, -1]}), signed_permutation(flip_group(), None, {1: [-1]}))
-
-
-CASES = {
-    "cartpole": (cartpole_symmetry, spaces.Box(-5, 5, (4,), np.float32), spaces.Discrete(2)),
-    "acrobot": (acrobot_symmetry, spaces.Box(-5, 5, (6,), np.float32), spaces.Discrete(3)),
-    "gridworld": (gridworld_symmetry, spaces.Box(0, 255, (1, 7, 7), np.uint8), spaces.Discrete(5)),
-    "pong": (pong_symmetry, spaces.Box(0, 255, (4, 84, 84), np.uint8), spaces.Discrete(6)),
-    "pendulum": (pendulum_symmetry, spaces.Box(-5, 5, (3,), np.float32), spaces.Box(-2, 2, (1,), np.float32)),
-}
+from sb3_equivariant.envs.symmetry import SymmetryError
 
 
 def fill(buffer: SymmetricReplayBuffer, n_envs: int, steps: int, seed: int = 0) -> None:
