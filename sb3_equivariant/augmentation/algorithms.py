@@ -28,8 +28,36 @@ class _SymmetricOnPolicyMixin:
 
     symmetry: Symmetry | str | None
     augment: str | None
+    symmetry_loss_coef: float
     rollout_buffer_class: Any
     rollout_buffer_kwargs: dict[str, Any]
+
+    def __init__(
+        self,
+        policy: Any,
+        env: Any,
+        symmetry: Symmetry | str | None = None,
+        augment: str | None = "random",
+        symmetry_loss_coef: float = 0.0,
+        _init_setup_model: bool = True,
+        **kwargs: Any,
+    ):
+        if symmetry_loss_coef < 0:
+            raise ValueError(f"symmetry_loss_coef must be >= 0, got {symmetry_loss_coef}")
+        self._init_symmetry(symmetry, augment, kwargs.get("rollout_buffer_class"))
+        self.symmetry_loss_coef = symmetry_loss_coef
+        super().__init__(policy, env, _init_setup_model=False, **kwargs)  # type: ignore[call-arg]
+        if _init_setup_model:
+            self._setup_model()
+
+    def train(self) -> None:
+        if self.symmetry_loss_coef == 0:
+            super().train()  # type: ignore[misc]
+            return
+        self._train_with_symmetry_loss()
+
+    def _train_with_symmetry_loss(self) -> None:
+        raise NotImplementedError
 
     def _init_symmetry(self, symmetry: Symmetry | str | None, augment: str | None, rollout_buffer_class: Any) -> None:
         if augment is not None:
@@ -68,30 +96,6 @@ class SymmetricPPO(_SymmetricOnPolicyMixin, PPO):
         ``train/symmetry_loss``.
     :param kwargs: every other PPO argument.
     """
-
-    def __init__(
-        self,
-        policy: Any,
-        env: Any,
-        symmetry: Symmetry | str | None = None,
-        augment: str | None = "random",
-        symmetry_loss_coef: float = 0.0,
-        _init_setup_model: bool = True,
-        **kwargs: Any,
-    ):
-        if symmetry_loss_coef < 0:
-            raise ValueError(f"symmetry_loss_coef must be >= 0, got {symmetry_loss_coef}")
-        self._init_symmetry(symmetry, augment, kwargs.get("rollout_buffer_class"))
-        self.symmetry_loss_coef = symmetry_loss_coef
-        super().__init__(policy, env, _init_setup_model=False, **kwargs)
-        if _init_setup_model:
-            self._setup_model()
-
-    def train(self) -> None:
-        if self.symmetry_loss_coef == 0:
-            super().train()
-            return
-        self._train_with_symmetry_loss()
 
     def _train_with_symmetry_loss(self) -> None:
         """SB3 2.9.2's ``PPO.train`` with ``symmetry_loss_coef * symmetry_loss`` added to the minibatch loss."""
@@ -193,30 +197,6 @@ class SymmetricA2C(_SymmetricOnPolicyMixin, A2C):
         ``train/symmetry_loss``.
     :param kwargs: every other A2C argument.
     """
-
-    def __init__(
-        self,
-        policy: Any,
-        env: Any,
-        symmetry: Symmetry | str | None = None,
-        augment: str | None = "random",
-        symmetry_loss_coef: float = 0.0,
-        _init_setup_model: bool = True,
-        **kwargs: Any,
-    ):
-        if symmetry_loss_coef < 0:
-            raise ValueError(f"symmetry_loss_coef must be >= 0, got {symmetry_loss_coef}")
-        self._init_symmetry(symmetry, augment, kwargs.get("rollout_buffer_class"))
-        self.symmetry_loss_coef = symmetry_loss_coef
-        super().__init__(policy, env, _init_setup_model=False, **kwargs)
-        if _init_setup_model:
-            self._setup_model()
-
-    def train(self) -> None:
-        if self.symmetry_loss_coef == 0:
-            super().train()
-            return
-        self._train_with_symmetry_loss()
 
     def _train_with_symmetry_loss(self) -> None:
         """SB3 2.9.2's ``A2C.train`` with ``symmetry_loss_coef * symmetry_loss`` added to the loss."""
