@@ -213,12 +213,22 @@ def test_models_with_symmetrised_policies_save_and_load(algo: str, tmp_path) -> 
 
 def test_bad_configurations_raise_clear_errors() -> None:
     _, obs_space, act_space = CASES["cartpole"]
-    with pytest.raises(SymmetryError, match="needs `symmetry` in policy_kwargs"):
+    with pytest.raises(SymmetryError, match="no symmetry found on the env; pass policy_kwargs"):
         SymmetrisedActorCriticPolicy(obs_space, act_space, lambda _: 1e-3)
-    with pytest.raises(SymmetryError, match="needs `symmetry` in policy_kwargs"):
+    with pytest.raises(SymmetryError, match="no symmetry found on the env; pass policy_kwargs"):
         SymmetrisedDQNPolicy(obs_space, act_space, lambda _: 1e-3)
     with pytest.raises(SymmetryError, match="Discrete\\(2\\)"):
         SymmetrisedActorCriticPolicy(obs_space, act_space, lambda _: 1e-3, symmetry=acrobot_symmetry())
     _, p_obs, p_act = CASES["pendulum"]
     with pytest.raises(SymmetryError, match="supports Categorical and Gaussian actions"):
         SymmetrisedActorCriticPolicy(p_obs, p_act, lambda _: 1e-3, use_sde=True, symmetry=pendulum_symmetry())
+
+
+def test_symmetry_found_on_the_algorithm_env() -> None:
+    from stable_baselines3 import PPO
+
+    from sb3_equivariant import make_symmetric_env
+
+    model = PPO(SymmetrisedActorCriticPolicy, make_symmetric_env("CartPole-v1"), n_steps=32, seed=0)
+    assert model.policy.symmetry.name == "CartPole-mirror"
+    assert model.policy_kwargs["symmetry"] is model.policy.symmetry  # saved with the model

@@ -31,6 +31,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 
 from sb3_equivariant.augmentation.common import check_symmetry
+from sb3_equivariant.envs.discovery import symmetry_of_constructing_algorithm
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 
 
@@ -49,8 +50,10 @@ def back_transform_mean(symmetry: Symmetry, per_element: th.Tensor) -> th.Tensor
 
 
 def _require_symmetry(symmetry: Any, observation_space: spaces.Space, action_space: spaces.Space, owner: str) -> Symmetry:
+    if symmetry is None:  # built by an SB3 algorithm: take the symmetry of its env
+        symmetry = symmetry_of_constructing_algorithm(store_in="policy_kwargs")
     if symmetry is None:
-        raise SymmetryError(f"{owner} needs `symmetry` in policy_kwargs (a policy never sees the env)")
+        raise SymmetryError(f"{owner}: no symmetry found on the env; pass policy_kwargs=dict(symmetry=...)")
     return check_symmetry(symmetry, observation_space, action_space, owner)
 
 
@@ -65,7 +68,7 @@ class SymmetrisedActorCriticPolicy(ActorCriticPolicy):
     :param action_space: Discrete or 1-d Box action space.
     :param lr_schedule: learning rate schedule.
     :param args: other positional ``ActorCriticPolicy`` arguments.
-    :param symmetry: the environment's symmetry, or a registered env id (required).
+    :param symmetry: the environment's symmetry, or a registered env id (default: found on the algorithm's env).
     :param kwargs: other ``ActorCriticPolicy`` arguments (gSDE is not supported).
     """
 
@@ -181,7 +184,7 @@ class SymmetrisedDQNPolicy(DQNPolicy):
     :param action_space: Discrete action space.
     :param lr_schedule: learning rate schedule.
     :param args: other positional ``DQNPolicy`` arguments.
-    :param symmetry: the environment's symmetry, or a registered env id (required).
+    :param symmetry: the environment's symmetry, or a registered env id (default: found on the algorithm's env).
     :param kwargs: other ``DQNPolicy`` arguments.
     """
 
@@ -247,7 +250,7 @@ class SymmetrisedQRDQNPolicy(QRDQNPolicy):
     :param action_space: Discrete action space.
     :param lr_schedule: learning rate schedule.
     :param args: other positional ``QRDQNPolicy`` arguments.
-    :param symmetry: the environment's symmetry, or a registered env id (required).
+    :param symmetry: the environment's symmetry, or a registered env id (default: found on the algorithm's env).
     :param kwargs: other ``QRDQNPolicy`` arguments.
     """
 
