@@ -174,7 +174,28 @@ class SymmetrisedQNetwork(QNetwork):
         return back_transform_mean(self.symmetry, q_values.reshape(len(self.symmetry), obs.shape[0], -1))
 
 
-class SymmetrisedDQNPolicy(DQNPolicy):
+class _SymmetrisedQPolicyMixin:
+    """Resolves the symmetry before SB3's Q-policy builds its networks, and saves it with the policy."""
+
+    symmetry: Symmetry
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Discrete,
+        lr_schedule: Any,
+        *args: Any,
+        symmetry: Symmetry | str | None = None,
+        **kwargs: Any,
+    ):
+        self.symmetry = _require_symmetry(symmetry, observation_space, action_space, type(self).__name__)
+        super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)  # type: ignore[call-arg]
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "symmetry": self.symmetry}  # type: ignore[misc]
+
+
+class SymmetrisedDQNPolicy(_SymmetrisedQPolicyMixin, DQNPolicy):
     """
     A ``DQNPolicy`` whose online and target Q-networks are :class:`SymmetrisedQNetwork`.
 
@@ -188,27 +209,9 @@ class SymmetrisedDQNPolicy(DQNPolicy):
     :param kwargs: other ``DQNPolicy`` arguments.
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Discrete,
-        lr_schedule: Any,
-        *args: Any,
-        symmetry: Symmetry | str | None = None,
-        **kwargs: Any,
-    ):
-        # Set before DQNPolicy builds the networks in its __init__.
-        self.symmetry = _require_symmetry(symmetry, observation_space, action_space, type(self).__name__)
-        super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)
-
     def make_q_net(self) -> SymmetrisedQNetwork:
         net_args = self._update_features_extractor(self.net_args, features_extractor=None)
         return SymmetrisedQNetwork(**net_args, symmetry=self.symmetry).to(self.device)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data.update(symmetry=self.symmetry)
-        return data
 
 
 class SymmetrisedDQNCnnPolicy(SymmetrisedDQNPolicy):
@@ -240,7 +243,7 @@ class SymmetrisedQuantileNetwork(QuantileNetwork):
         return back_transform_mean(self.symmetry, per_element)
 
 
-class SymmetrisedQRDQNPolicy(QRDQNPolicy):
+class SymmetrisedQRDQNPolicy(_SymmetrisedQPolicyMixin, QRDQNPolicy):
     """
     A ``QRDQNPolicy`` whose online and target networks are :class:`SymmetrisedQuantileNetwork`.
 
@@ -254,24 +257,6 @@ class SymmetrisedQRDQNPolicy(QRDQNPolicy):
     :param kwargs: other ``QRDQNPolicy`` arguments.
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Discrete,
-        lr_schedule: Any,
-        *args: Any,
-        symmetry: Symmetry | str | None = None,
-        **kwargs: Any,
-    ):
-        # Set before QRDQNPolicy builds the networks in its __init__.
-        self.symmetry = _require_symmetry(symmetry, observation_space, action_space, type(self).__name__)
-        super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)
-
     def make_quantile_net(self) -> SymmetrisedQuantileNetwork:
         net_args = self._update_features_extractor(self.net_args, features_extractor=None)
         return SymmetrisedQuantileNetwork(**net_args, symmetry=self.symmetry).to(self.device)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data.update(symmetry=self.symmetry)
-        return data
