@@ -24,6 +24,8 @@ from sb3_equivariant.policies.common import (
     extractor_kwargs,
     features_field,
     init_module,
+    DEFAULT_SIZING,
+    check_sizing,
     parse_net_arch,
     resolve_symmetry,
     value_head,
@@ -36,6 +38,7 @@ class _EquivariantActorCriticMixin:
 
     symmetry: Symmetry
     basis: str
+    sizing: str
     _equivariant_net_arch: dict[str, list[int]]
     activation_fn: type[nn.Module]
     log_std: nn.Parameter
@@ -51,6 +54,7 @@ class _EquivariantActorCriticMixin:
         features_extractor_class: type[BaseFeaturesExtractor],
         features_extractor_kwargs: dict[str, Any] | None,
         use_sde: bool = False,
+        sizing: str = DEFAULT_SIZING,
     ) -> dict[str, Any]:
         """Resolve the symmetry before SB3 builds anything; return the kwargs to pass on to SB3's ``__init__``."""
         if use_sde:
@@ -62,11 +66,14 @@ class _EquivariantActorCriticMixin:
             raise SymmetryError(f"equivariant policies support Discrete and 1-d Box actions, got {action_space}")
         self.symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
         self.basis = basis
-        self._equivariant_net_arch = parse_net_arch(net_arch, len(self.symmetry))
+        self.sizing = check_sizing(sizing)
+        self._equivariant_net_arch = parse_net_arch(net_arch, len(self.symmetry), sizing)
         return dict(
             net_arch=self._equivariant_net_arch,
             features_extractor_class=features_extractor_class,
-            features_extractor_kwargs=extractor_kwargs(features_extractor_class, features_extractor_kwargs, self.symmetry, basis),
+            features_extractor_kwargs=extractor_kwargs(
+                features_extractor_class, features_extractor_kwargs, self.symmetry, basis, sizing
+            ),
         )
 
     def _build_mlp_extractor(self) -> None:
@@ -112,7 +119,7 @@ class _EquivariantActorCriticMixin:
         return self.log_std[self.log_std_orbit]
 
     def _equivariant_constructor_parameters(self, data: dict[str, Any]) -> dict[str, Any]:
-        data.update(symmetry=self.symmetry, basis=self.basis)
+        data.update(symmetry=self.symmetry, basis=self.basis, sizing=self.sizing)
         data["net_arch"] = self._equivariant_net_arch
         return data
 
@@ -133,7 +140,10 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
         ``make_symmetric_env`` & co.).
     :param basis: ``"equivariant"`` (default), or the paper's ablations ``"nullspace"`` / ``"random"``.
     :param net_arch: hidden widths in channels of the regular representation (``|G|`` units each); default: SB3's
-        ``[64, 64]`` divided by ``√|G|``, about the same number of parameters as SB3's default MlpPolicy.
+        ``[64, 64]`` read by ``sizing``.
+    :param sizing: how default widths (``net_arch``, and the CNN extractor's channels) are chosen when not given:
+        ``"channels"`` (default: SB3's widths counted in regular channels), ``"parameters"`` (divided by ``√|G|``: about
+        SB3's parameter count, for parameter-matched comparisons) or ``"units"`` (divided by ``|G|``: SB3's units).
     """
 
     def __init__(
@@ -147,6 +157,7 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
         use_sde: bool = False,
         symmetry: Symmetry | None = None,
         basis: str = "equivariant",
+        sizing: str = DEFAULT_SIZING,
         **kwargs: Any,
     ):
         kwargs |= self._prepare(
@@ -158,6 +169,7 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
             features_extractor_class,
             features_extractor_kwargs,
             use_sde,
+            sizing,
         )
         super().__init__(observation_space, action_space, lr_schedule, use_sde=use_sde, **kwargs)
 
@@ -216,10 +228,18 @@ class MaskableEquivariantActorCriticPolicy(_EquivariantActorCriticMixin, Maskabl
         features_extractor_kwargs: dict[str, Any] | None = None,
         symmetry: Symmetry | None = None,
         basis: str = "equivariant",
+        sizing: str = DEFAULT_SIZING,
         **kwargs: Any,
     ):
         kwargs |= self._prepare(
-            observation_space, action_space, symmetry, basis, net_arch, features_extractor_class, features_extractor_kwargs
+            observation_space,
+            action_space,
+            symmetry,
+            basis,
+            net_arch,
+            features_extractor_class,
+            features_extractor_kwargs,
+            sizing=sizing,
         )
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
