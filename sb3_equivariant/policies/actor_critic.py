@@ -17,15 +17,15 @@ from torch import nn
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import EquivariantLinear
 from sb3_equivariant.policies.common import (
+    DEFAULT_SIZING,
     EquivariantMlpExtractor,
     ObsPreprocessor,
     action_std_orbits,
+    check_sizing,
     export_module,
     extractor_kwargs,
     features_field,
     init_module,
-    DEFAULT_SIZING,
-    check_sizing,
     parse_net_arch,
     resolve_symmetry,
     value_head,
