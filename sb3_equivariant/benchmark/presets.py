@@ -9,10 +9,10 @@ from typing import Any
 from sb3_equivariant.benchmark.runner import RunSpec
 
 #: Steps-to-threshold targets. CartPole: the gymnasium "solved" level. Acrobot: gymnasium's reward threshold.
-#: GridWorld: 0.6, i.e. the prey caught within about 5 steps on average. The return is 1 - 0.1 * (steps - 1) when
+#: GridWorld: 0.6, i.e. the prey caught within about 5 steps on average. Pong: -15 (6 points won per game). The return is 1 - 0.1 * (steps - 1) when
 #: the prey is caught and -10 when it never is (100 steps); a greedy oracle that walks towards the prey scores 0.73
 #: and uniformly random actions -4.8 (300 episodes each); see docs/results.md.
-THRESHOLDS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "sb3_equivariant/GridWorld-v0": 0.6}
+THRESHOLDS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "sb3_equivariant/GridWorld-v0": 0.6, "PongNoFrameskip-v4": -15.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,6 +236,19 @@ PRESETS: dict[str, Experiment] = {
             4_096,
             20,
             description="GridWorld with PPO, 5 seeds, 100k steps",
+        ),
+        Experiment(
+            "pong",
+            "ppo",
+            "ppo",
+            "PongNoFrameskip-v4",
+            ("baseline", "equivariant", "augment_random"),
+            (0, 1, 2),
+            1_000_000,
+            50_000,
+            5,
+            description="Pong with rl_zoo3's Atari PPO: CnnPolicy vs EquivariantCnnPolicy vs rollout augmentation, "
+            "3 seeds, 1M env steps (4M frames) each; hours on 2 cores: resumable",
         ),
         # Default widths: the same experiments with each sizing rule of the equivariant policies (docs/results.md).
         Experiment(
