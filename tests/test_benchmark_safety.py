@@ -469,3 +469,76 @@ def test_curve_records_training_episode_return(tmp_path: Path) -> None:
     assert all(np.isfinite(r["train_mean_return"]) and r["train_mean_return"] > 0 for r in rows[1:])
     manifest = json.loads((tmp_path / "res" / spec.relative_dir() / "manifest.json").read_text())
     assert set(manifest["code"]) >= {"commit", "dirty", "diff_sha256", "package_path"} and not manifest["allow_mixed_commits"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The Ray backend: the same files as the local one; a killed Ray worker's run resumes
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Any:
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+#: What legitimately differs between two runs of one spec: times and the process that trained it.
+VOLATILE = {"wall_time", "cpu_time_this_process", "final_model"}
+
+
+def _files(root: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for path in sorted(root.rglob("seed*/*")):
+        key = str(path.relative_to(root))
+        if path.name == "curve.csv":
+            text = path.read_text().splitlines()
+            column = text[0].split(",").index("wall_time")
+            out[key] = [",".join(c for i, c in enumerate(line.split(",")) if i != column) for line in text]
+        elif path.name == "manifest.json":
+            out[key] = {k: v for k, v in json.loads(path.read_text()).items() if k not in VOLATILE}
+        else:
+            out[key] = path.read_bytes()
+    return out
+
+
+def test_ray_backend_writes_the_files_of_the_local_backend(tmp_path: Path, local_ray: Any) -> None:
+    specs = [_spec(n_timesteps=256), _spec(n_timesteps=256, method="equivariant")]
+    files = {}
+    for backend in ("local", "ray"):
+        root = tmp_path / backend
+        out = grid.run_grid(specs, root / "res", root / "ckpt", jobs=1, show_progress=False, backend=backend)
+        assert sorted(s["status"] for s in out) == ["done", "done"]
+        files[backend] = _files(root / "res")
+    assert len(files["local"]) == 4 and files["ray"] == files["local"]
+    # Rerunning skips the finished runs, on either backend.
+    again = grid.run_grid(specs, tmp_path / "ray" / "res", tmp_path / "ray" / "ckpt", show_progress=False, backend="ray")
+    assert [s["status"] for s in again] == ["skipped", "skipped"]
+
+
+@pytest.mark.slow
+def test_ray_killed_worker_resumes_its_run(tmp_path: Path, local_ray: Any) -> None:
+    specs = [_spec(n_timesteps=1024)]
+    killed: list[int] = []
+    stop = threading.Event()
+    ckpt = tmp_path / "ckpt" / specs[0].relative_dir() / "checkpoint"
+    lock = tmp_path / "res" / specs[0].relative_dir() / ".lock"
+
+    def kill_after_checkpoint() -> None:
+        while not stop.is_set() and not (ckpt / "state.json").exists():
+            time.sleep(0.05)
+        _kill_first_worker(lock, killed, stop)
+
+    killer = threading.Thread(target=kill_after_checkpoint)
+    killer.start()
+    try:
+        out = grid.run_grid(
+            specs, tmp_path / "res", tmp_path / "ckpt", checkpoint_seconds=0, show_progress=False, backend="ray", max_restarts=1
+        )
+    finally:
+        stop.set()
+        killer.join()
+    assert killed and out[0]["status"] == "done"
+    manifest = json.loads((tmp_path / "res" / specs[0].relative_dir() / "manifest.json").read_text())
+    assert manifest["resumed"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import traceback
 from collections.abc import Callable, Iterator
@@ -43,6 +44,12 @@ def run_safely(spec: RunSpec, kwargs: dict[str, Any]) -> dict[str, Any]:
         return run_one(spec, **kwargs)
     except Exception as err:  # a failed run must not stop the others; it is reported
         return {"run": str(spec.relative_dir()), "status": "failed", "error": repr(err), "traceback": traceback.format_exc()}
+
+
+def _ray_task(cwd: str, spec: RunSpec, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A run as a Ray task, in the driver's working directory (relative results paths mean the same on every node)."""
+    os.chdir(cwd)
+    return run_safely(spec, kwargs)
 
 
 def _child(conn: Connection, spec: RunSpec, kwargs: dict[str, Any]) -> None:
@@ -131,9 +138,9 @@ def ray_backend(
         else:
             ray.init(address=address, log_to_driver=False)
     try:
-        task = ray.remote(num_cpus=1, num_gpus=gpus_per_run, max_retries=max_restarts)(run_safely)
+        task = ray.remote(num_cpus=1, num_gpus=gpus_per_run, max_retries=max_restarts)(_ray_task)
         task_kwargs = {**kwargs, "device": "cuda" if gpus_per_run > 0 else "cpu"}
-        refs = {task.remote(spec, task_kwargs): spec for spec in specs}
+        refs = {task.remote(os.getcwd(), spec, task_kwargs): spec for spec in specs}
         pending = list(refs)
         log(f"ray: {len(refs)} tasks on {ray.cluster_resources().get('CPU', 0):g} CPUs")
         while pending:
