@@ -23,7 +23,13 @@ from stable_baselines3.common.logger import Logger
 
 import sb3_equivariant
 from sb3_equivariant.benchmark import checkpoint, grid, storage
-from sb3_equivariant.benchmark.aggregate import missing_markdown, run_scores, steps_to_threshold, summarize
+from sb3_equivariant.benchmark.aggregate import (
+    missing_markdown,
+    run_scores,
+    steps_to_threshold,
+    summarize,
+    threshold_sensitivity,
+)
 from sb3_equivariant.benchmark.provenance import MixedCommitsError, check_same_code, code_version
 from sb3_equivariant.benchmark.runner import (
     EVAL_SEED_STRIDE,
@@ -434,6 +440,21 @@ def test_steps_to_threshold_needs_a_complete_window(returns: list[float], expect
     assert steps_to_threshold(steps, np.array([returns], dtype=float), 475.0)[0] == expected
     runs = [{"step": steps, "returns": np.array(returns, dtype=float)}]
     assert run_scores(runs, 475.0)["steps"][0] == expected
+
+
+def test_threshold_sensitivity_shows_an_ordering_that_flips(tmp_path: Path) -> None:
+    exp = tmp_path / "exp"
+    curves = {"early_low": [0, 5, 5, 5, 5, 5, 5], "late_high": [0, 0, 0, 0, 10, 10, 10]}
+    for label, returns in curves.items():
+        run_dir = exp / "Env-v0" / label / "seed0"
+        rows = [dict(step=10 * i, timesteps=10 * i, mean_return=float(r), std_return=0.0, episodes=1, wall_time=1.0)
+                for i, r in enumerate(returns)]  # fmt: skip
+        atomic_write_text(run_dir / "curve.csv", curve_text(rows))
+        _manifest(run_dir)
+    table = threshold_sensitivity(exp, [4.0, 8.0], order=["late_high", "early_low"])
+    assert table.splitlines()[2] == "| late_high | 1 | 40 (1/1) | 40 (1/1) |"
+    assert table.splitlines()[3] == "| early_low | 1 | 10 (1/1) | not reached (0/1) |"
+    assert (exp / "threshold_sensitivity.csv").read_text().splitlines()[1] == "late_high,4,1,1,40,40"
 
 
 def test_eval_seeds_are_disjoint_between_seeds_and_from_training() -> None:

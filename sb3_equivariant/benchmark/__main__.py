@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--aggregate-only", action="store_true", help="only aggregate and plot finished runs")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap repetitions")
+    parser.add_argument(
+        "--thresholds", nargs="+", type=float, help="also tabulate steps to each of these thresholds (threshold_sensitivity.csv)"
+    )
     return parser
 
 
@@ -95,8 +98,8 @@ def experiment_from_args(args: argparse.Namespace) -> Experiment:
     return dataclasses.replace(exp, **{k: v for k, v in changes.items() if v is not None})
 
 
-def report(exp: Experiment, results: Path, reps: int, console: Console) -> None:
-    from sb3_equivariant.benchmark.aggregate import markdown_table, missing_markdown, summarize
+def report(exp: Experiment, results: Path, reps: int, console: Console, thresholds: list[float] | None = None) -> None:
+    from sb3_equivariant.benchmark.aggregate import markdown_table, missing_markdown, summarize, threshold_sensitivity
     from sb3_equivariant.benchmark.plots import aggregate_plot, learning_curves
     from sb3_equivariant.benchmark.storage import clean_stale_tmp
 
@@ -111,6 +114,10 @@ def report(exp: Experiment, results: Path, reps: int, console: Console) -> None:
     table = markdown_table(summary)
     missing = missing_markdown(summary)
     text = f"# {exp.name}\n\n{exp.description}\n\n{table}\n" + (f"\n{missing}\n" if missing else "")
+    if thresholds:
+        sensitivity = threshold_sensitivity(exp_dir, thresholds, order)
+        text += f"\nThreshold sensitivity (steps to threshold, {summary['sustain']} consecutive evaluations):\n\n{sensitivity}\n"
+        print(sensitivity, flush=True)
     atomic_write_text(exp_dir / "summary.md", text)
     curves = learning_curves(exp_dir, summary)
     agg = aggregate_plot(exp_dir, summary)
@@ -160,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[red]failed[/red] {s['run']}: {s['error']}")
         if len(failed) == len(summaries):
             return 1
-    report(exp, results, args.reps, console)
+    report(exp, results, args.reps, console, args.thresholds)
     return 0
 
 

@@ -282,3 +282,30 @@ def missing_markdown(summary: dict[str, Any]) -> str:
     lines = [f"**Not in this table: {len(missing)} unfinished runs** (rerun the grid to resume them):", ""]
     lines += [f"- `{m['run']}`: {m['status']}" + (f" ({m['detail']})" if m["detail"] else "") for m in missing]
     return "\n".join(lines)
+
+
+def threshold_sensitivity(exp_dir: str | Path, thresholds: Iterable[float], order: list[str] | None = None) -> str:
+    """
+    Steps to each threshold per method (median over runs, runs that reached it), as a markdown table; also written
+    (atomically) as ``<exp_dir>/threshold_sensitivity.csv``. An ordering of methods that flips between thresholds is
+    not carried by the data.
+    """
+    runs = load_experiment(exp_dir)
+    labels = [k for k in (order or []) if k in runs] + [k for k in runs if k not in (order or [])]
+    thresholds = list(thresholds)
+    csv_lines = ["method,threshold,runs,reached,steps_median,steps_per_run"]
+    head = ["method", "runs"] + [f"steps to {t:g} (median, reached)" for t in thresholds]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label in labels:
+        cells = [label, str(len(runs[label]))]
+        ordered = sorted(runs[label], key=lambda r: r["seed"] if r["seed"] is not None else -1)
+        for threshold in thresholds:
+            steps = run_scores(ordered, threshold)["steps"]
+            median, reached = float(np.median(steps)), int(np.isfinite(steps).sum())
+            shown = f"{median:,.0f}" if math.isfinite(median) else "not reached"
+            cells.append(f"{shown} ({reached}/{len(steps)})")
+            per_run = " ".join(f"{s:.0f}" if math.isfinite(s) else "inf" for s in steps)
+            csv_lines.append(f"{label},{threshold:g},{len(steps)},{reached},{median:g},{per_run}")
+        lines.append("| " + " | ".join(cells) + " |")
+    atomic_write_text(Path(exp_dir) / "threshold_sensitivity.csv", "\n".join(csv_lines) + "\n")
+    return "\n".join(lines)
