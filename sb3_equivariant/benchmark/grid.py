@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import signal
 import traceback
 from collections.abc import Callable, Iterator
@@ -57,6 +58,14 @@ def _child(conn: Connection, spec: RunSpec, kwargs: dict[str, Any]) -> None:
     conn.close()
 
 
+def _receive(connection: Connection) -> dict[str, Any] | None:
+    """The summary a worker sent, ``None`` if it died first (also mid-send)."""
+    try:
+        return connection.recv() if connection.poll() else None
+    except (EOFError, OSError, pickle.UnpicklingError):
+        return None
+
+
 def _exit_cause(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
         with contextlib.suppress(ValueError):
@@ -88,7 +97,7 @@ def local_backend(
                 continue
             for sentinel in ready:
                 process, spec, receive = running.pop(sentinel)
-                summary = receive.recv() if receive.poll() else None
+                summary = _receive(receive)
                 process.join()
                 receive.close()
                 if summary is not None:
