@@ -120,6 +120,17 @@ def test_check_same_code(tmp_path: Path) -> None:
         check_same_code(same_dir, {"commit": "a" * 40, "diff_sha256": "f" * 64}, allow_mixed=False)
 
 
+def test_cli_refuses_to_mix_commits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sb3_equivariant.benchmark.__main__ import main
+
+    _manifest(tmp_path / "res" / "x" / "CartPole-v1" / "baseline" / "seed0", code={"commit": "0" * 40, "diff_sha256": None})
+    argv = ["--experiment", "x", "--config", "ppo", "--env", "CartPole-v1", "--methods", "baseline", "--seeds", "1"]
+    argv += ["--results", str(tmp_path / "res"), "--checkpoints", str(tmp_path / "ckpt"), "--no-progress"]
+    assert main(argv) == 2
+    assert "--allow-mixed-commits" in capsys.readouterr().out
+    assert not (tmp_path / "res" / "x" / "CartPole-v1" / "baseline" / "seed1").exists()
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Checkpoints: a crash at every filesystem operation of a save, twice in a row
 # ---------------------------------------------------------------------------------------------------------------------
