@@ -302,12 +302,15 @@ def _newest_state(ckpt_dir: Path) -> int:
         ({"start_time": "0"}, True),  # the pid is alive but belongs to a later process: stale
         ({"boot_id": "another boot"}, True),
         ({"pid": 2**22 + 1}, True),  # no such process
-        ({"host": "another-host"}, False),  # cannot be checked from here
+        ({"host": "another-host"}, False),  # cannot be checked from here: alive while its heartbeat is recent
+        ({"host": "another-host", "heartbeat_age": storage.STALE_SECONDS + 1}, True),
     ],
 )
 def test_lock_takes_over_only_stale_locks(tmp_path: Path, change: dict[str, Any], taken_over: bool) -> None:
     path = tmp_path / ".lock"
+    age = change.pop("heartbeat_age", 0.0)
     path.write_text(json.dumps({**lock_holder(), **change}))
+    os.utime(path, (time.time() - age, time.time() - age))
     lock = RunLock(path)
     assert lock.acquire() is taken_over
     if taken_over:
@@ -315,6 +318,19 @@ def test_lock_takes_over_only_stale_locks(tmp_path: Path, change: dict[str, Any]
         assert not path.exists()
     else:
         assert lock.other is not None and path.exists()
+
+
+def test_lock_heartbeat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(storage, "HEARTBEAT_SECONDS", 0.01)
+    lock = RunLock(tmp_path / ".lock")
+    assert lock.acquire()
+    os.utime(lock.path, (0, 0))
+    deadline = time.time() + 30
+    while lock.path.stat().st_mtime == 0 and time.time() < deadline:
+        time.sleep(0.01)
+    assert lock.path.stat().st_mtime > 0  # touched by the heartbeat
+    lock.release()
+    assert not lock.path.exists() and not lock._heartbeat.is_alive()  # type: ignore[union-attr]
 
 
 def test_run_with_stale_lock_of_reused_pid_is_trained(tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ def run_status(run_dir: Path) -> dict[str, Any]:
     error), or ``not finished`` (never started, or interrupted: rerunning the grid resumes it).
     """
     holder = read_lock(run_dir / LOCK_NAME)
-    if holder and holder_alive(holder):
+    if holder and holder_alive(holder, run_dir / LOCK_NAME):
         return {"status": "running", "detail": f"host {holder.get('host')}, pid {holder.get('pid')}"}
     failed = run_dir / "failed.json"
     if failed.exists():

@@ -12,12 +12,18 @@ import contextlib
 import json
 import os
 import socket
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 #: Name of a run's lock file (in the run's results directory).
 LOCK_NAME = ".lock"
+#: A lock holder touches its lock this often (seconds) while it trains.
+HEARTBEAT_SECONDS = 60.0
+#: A lock from another host whose last heartbeat is older than this (seconds) is stale: its host or process is gone.
+STALE_SECONDS = 900.0
 
 
 def _tmp_path(path: Path) -> Path:
@@ -139,13 +145,17 @@ def lock_holder() -> dict[str, Any]:
     }
 
 
-def holder_alive(holder: dict[str, Any]) -> bool:
+def holder_alive(holder: dict[str, Any], path: Path | None = None) -> bool:
     """
-    Whether the process that wrote a lock is still running. A lock from another host counts as alive: its process
-    cannot be checked from here (delete the lock by hand if that machine is gone).
+    Whether the process that wrote a lock is still running. The process of a lock from another host (a cluster with
+    a shared filesystem) cannot be checked from here: it counts as alive while its heartbeat (the lock file's
+    modification time, ``path``) is more recent than :data:`STALE_SECONDS`.
     """
     if holder.get("host") != socket.gethostname():
-        return True
+        try:
+            return path is None or time.time() - Path(path).stat().st_mtime < STALE_SECONDS
+        except FileNotFoundError:
+            return False
     if holder.get("boot_id") != boot_id():
         return False
     pid = holder.get("pid")
@@ -181,6 +191,8 @@ class RunLock:
         self.holder = lock_holder()
         #: After a failed :meth:`acquire`: the live holder.
         self.other: dict[str, Any] | None = None
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
 
     def acquire(self) -> bool:
         """:return: True if this process now holds the lock; False if a live process does (see :attr:`other`)."""
@@ -192,7 +204,7 @@ class RunLock:
                 other = read_lock(self.path)
                 if other is None:
                     continue  # released meanwhile
-                if other and holder_alive(other):
+                if other and holder_alive(other, self.path):
                     self.other = other
                     return False
                 if not other and self._recent():
@@ -204,12 +216,20 @@ class RunLock:
                 json.dump(self.holder, f)
                 f.flush()
                 os.fsync(f.fileno())
+            self._heartbeat = threading.Thread(target=self._beat, name=f"heartbeat {self.path}", daemon=True)
+            self._heartbeat.start()
             return True
         return False
 
-    def _recent(self, seconds: float = 60.0) -> bool:
-        import time
+    def _beat(self) -> None:
+        """Touch the lock while it is ours, so that other hosts see it is alive."""
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            if read_lock(self.path) != self.holder:
+                return
+            with contextlib.suppress(OSError):
+                os.utime(self.path)
 
+    def _recent(self, seconds: float = 60.0) -> bool:
         with contextlib.suppress(FileNotFoundError):
             return time.time() - self.path.stat().st_mtime < seconds
         return False
@@ -220,7 +240,10 @@ class RunLock:
             self.path.unlink(missing_ok=True)
 
     def release(self) -> None:
-        """Remove the lock if it is still ours."""
+        """Stop the heartbeat and remove the lock if it is still ours."""
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
         self._remove_if(self.holder)
 
     def __enter__(self) -> RunLock:
