@@ -194,6 +194,11 @@ def test_run_one_respects_lock(tmp_path: Path) -> None:
     assert lock.acquire()  # held by a live process (us), from a grid with other checkpoints
     for ckpt_root in ("ckpt", "other_ckpt"):
         assert run_one(spec, str(tmp_path / "res"), str(tmp_path / ckpt_root))["status"] == "locked"
+    lock.release()
+    legacy = tmp_path / "ckpt" / spec.relative_dir() / "lock"  # an earlier runner's lock: a live pid
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text(str(__import__("os").getpid()))
+    assert run_one(spec, str(tmp_path / "res"), str(tmp_path / "ckpt"))["status"] == "locked"
 
 
 def _fake_runs(root: Path, curves: dict[str, list[list[float]]], steps: list[int]) -> Path:

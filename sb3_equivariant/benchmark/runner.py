@@ -38,7 +38,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_equivariant.benchmark import checkpoint as ckpt_io
 from sb3_equivariant.benchmark.provenance import MixedCommitsError, code_key, code_version, describe, package_versions
-from sb3_equivariant.benchmark.storage import LOCK_NAME, RunLock, atomic_write_text, clean_stale_tmp
+from sb3_equivariant.benchmark.storage import LOCK_NAME, RunLock, atomic_write_text, clean_stale_tmp, legacy_lock_pid
 
 __all__ = [
     "CURVE_FIELDS",
@@ -336,6 +336,13 @@ def run_one(
             f"planned with {describe(expected_code)}; install the same commit on every machine, or pass "
             "--allow-mixed-commits"
         )
+    legacy_pid = legacy_lock_pid(ckpt_dir / "lock")  # an earlier runner (a pinned commit) may train it right now
+    if legacy_pid is not None:
+        return {
+            "run": str(spec.relative_dir()),
+            "status": "locked",
+            "holder": {"pid": legacy_pid, "lock": str(ckpt_dir / "lock")},
+        }
     lock = RunLock(run_dir / LOCK_NAME)
     if not lock.acquire():
         return {"run": str(spec.relative_dir()), "status": "locked", "holder": lock.other}

@@ -178,6 +178,18 @@ def read_lock(path: Path) -> dict[str, Any] | None:
     return holder if isinstance(holder, dict) else {}
 
 
+def legacy_lock_pid(path: Path) -> int | None:
+    """
+    The pid in a lock of earlier runners (a pid in ``<checkpoints>/.../lock``) if that process is alive. Such a lock
+    records no start time, so a reused pid keeps it alive: delete the file if no runner holds it.
+    """
+    try:
+        pid = int(Path(path).read_text() or 0)
+    except (OSError, ValueError):
+        return None
+    return pid if pid > 0 and _pid_alive(pid) else None
+
+
 class RunLock:
     """
     An exclusive lock on one run, as a file created with ``O_EXCL`` holding :func:`lock_holder`. A lock whose holder
