@@ -1,7 +1,6 @@
 import io
 
 import numpy as np
-
 import pytest
 import torch as th
 from torch import nn
