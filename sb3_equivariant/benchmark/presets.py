@@ -9,9 +9,10 @@ from typing import Any
 from sb3_equivariant.benchmark.runner import RunSpec
 
 #: Steps-to-threshold targets. CartPole: the gymnasium "solved" level. Acrobot: gymnasium's reward threshold.
-#: GridWorld: 0.6, i.e. the prey caught within about 5 steps on average. Pong: -15 (6 points won per game). The return is 1 - 0.1 * (steps - 1) when
+#: GridWorld: 0.6, i.e. the prey caught within about 5 steps on average. The return is 1 - 0.1 * (steps - 1) when
 #: the prey is caught and -10 when it never is (100 steps); a greedy oracle that walks towards the prey scores 0.73
-#: and uniformly random actions -4.8 (300 episodes each); see docs/results.md.
+#: and uniformly random actions -4.8 (300 episodes each); see docs/results.md. Pong: -15 (6 points won per game;
+#: more thresholds with --thresholds).
 THRESHOLDS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "sb3_equivariant/GridWorld-v0": 0.6, "PongNoFrameskip-v4": -15.0}
 
 
