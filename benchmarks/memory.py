@@ -8,6 +8,8 @@ memory (``ru_maxrss``) and the resident memory before the build, so that the tab
 what the model adds.
 
     python benchmarks/memory.py [--repeats 3] [--json results/compute/memory.json]
+
+Measured results: docs/results.md, "Memory and build time".
 """
 
 from __future__ import annotations
@@ -66,10 +68,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per variant (medians are reported)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args()
+    # Variants interleaved in every repeat, so that a change of load on a shared machine hits all of them alike.
+    runs: dict[str, list[dict[str, float]]] = {label: [] for label in VARIANTS}
+    for _ in range(args.repeats):
+        for label, (policy, kwargs) in VARIANTS.items():
+            runs[label].append(measure(policy, kwargs))
     rows = []
-    for label, (policy, kwargs) in VARIANTS.items():
-        runs = [measure(policy, kwargs) for _ in range(args.repeats)]
-        row = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    for label, measured in runs.items():
+        row = {key: statistics.median(r[key] for r in measured) for key in measured[0]}
         row["added_mb"] = row["peak_mb"] - row["rss_before_mb"]
         rows.append({"policy": label, **row})
     ref = rows[0]
