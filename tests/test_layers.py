@@ -3,6 +3,7 @@ import io
 import numpy as np
 import pytest
 import torch as th
+from stable_baselines3.common.utils import polyak_update
 from torch import nn
 
 from sb3_equivariant.group import cyclic_group, dihedral_group, flip_group
@@ -167,6 +168,12 @@ def test_eval_cache_is_reused_and_invalidated() -> None:
     layer.load_state_dict(other.state_dict())
     with th.no_grad():
         th.testing.assert_close(layer(x), other(x))
+        # SB3's target-network update writes through `.data` (no version bump): the cache must still follow it.
+        target, online = _layers()[0].eval(), _layers()[0]
+        online.coefficients.data.normal_()
+        target(x)
+        polyak_update(online.parameters(), target.parameters(), tau=1.0)
+        th.testing.assert_close(target(x), online(x))
 
 
 def test_gradients_flow_in_train_and_in_eval_with_grad() -> None:

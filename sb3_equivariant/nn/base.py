@@ -33,8 +33,9 @@ class BasisLayer(nn.Module):
     (:class:`~sb3_equivariant.symmetrizer.OrbitBasis`: memory linear in the weight's size, shared by every layer with
     the same representations). Other bases (nullspace, random, non-monomial representations) are kept dense and
     contracted with one matrix product. In train mode (or whenever gradients are needed) the weight is rebuilt on
-    every forward; in eval mode without gradients it is built once and reused until the coefficients change (tracked
-    by the tensors' version counters, so ``load_state_dict`` and optimizer steps invalidate it). Bases and the cache
+    every forward; in eval mode without gradients it is built once and reused until the coefficients change (checked by
+    content against a snapshot, so ``load_state_dict``, optimizer steps and writes through ``.data`` such as SB3's
+    target-network updates all invalidate it). Bases and the cache
     are not part of the ``state_dict``: a module saved in one mode loads strictly in the other.
 
     :param rep_in: representation on one input channel block (``r_in`` may include the filter's spatial positions).
@@ -93,7 +94,7 @@ class BasisLayer(nn.Module):
         b_basis = bias_basis(basis_kind, rep_out, seed) if bias else np.zeros((0, rep_out.dim))
         self.register_buffer("bias_basis", th.as_tensor(np.array(b_basis), dtype=th.float32), persistent=False)
         self.bias_coefficients = nn.Parameter(th.zeros(out_channels, len(b_basis))) if len(b_basis) else None
-        self._cache: tuple[tuple[Any, ...], th.Tensor, th.Tensor | None] | None = None
+        self._cache: tuple[tuple[th.Tensor, ...], th.Tensor, th.Tensor | None] | None = None
         self.reset_parameters()
 
     @property
@@ -130,23 +131,30 @@ class BasisLayer(nn.Module):
             return None
         return (self.bias_coefficients @ self.bias_basis).reshape(-1)
 
-    def _cache_key(self) -> tuple[Any, ...]:
-        # In-place updates bump _version; .to() / load with assign / new tensors change data_ptr.
-        coef, bias = self.coefficients, self.bias_coefficients
-        if bias is None:
-            return coef._version, coef.data_ptr()
-        return coef._version, coef.data_ptr(), bias._version, bias.data_ptr()
+    def _coefficient_tensors(self) -> tuple[th.Tensor, ...]:
+        return (self.coefficients,) if self.bias_coefficients is None else (self.coefficients, self.bias_coefficients)
+
+    def _cache_is_current(self) -> bool:
+        # Compared by content, not by version counters: SB3's polyak_update writes target networks through `.data`,
+        # which bumps no version counter. A comparison reads the coefficients once, far less than rebuilding W.
+        if self._cache is None:
+            return False
+        return all(
+            old.dtype == new.dtype and old.device == new.device and old.shape == new.shape and th.equal(old, new)
+            for old, new in zip(self._cache[0], self._coefficient_tensors())
+        )
 
     def weight_and_bias(self) -> tuple[th.Tensor, th.Tensor | None]:
         """The dense ``(C_out·r_out, C_in·r_in)`` weight and the bias; cached in eval mode when no gradient is needed."""
         if self.training or (th.is_grad_enabled() and self.coefficients.requires_grad):
             self._cache = None
             return self._build_weight(), self._build_bias()
-        key = self._cache_key()
-        cache = self._cache
-        if cache is None or cache[0] != key:
-            cache = self._cache = (key, self._build_weight(), self._build_bias())
-        return cache[1], cache[2]
+        if not self._cache_is_current():
+            with th.no_grad():
+                snapshot = tuple(t.detach().clone() for t in self._coefficient_tensors())
+                self._cache = (snapshot, self._build_weight(), self._build_bias())
+        assert self._cache is not None
+        return self._cache[1], self._cache[2]
 
     def check_equivariance(self, x: th.Tensor | None = None, atol: float = 1e-5) -> float:
         """Max error ``|f(g·x) − g·f(x)|`` over every group element on ``x`` (random input if not given)."""
