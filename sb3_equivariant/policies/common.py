@@ -116,6 +116,11 @@ def features_field(
         assert shape is not None
         height, width = (shape[1], shape[2]) if c_first else (shape[0], shape[1])
         return action.as_representation(height, width) if c_first else _hwc_flat(action, height, width), 1
+    if not isinstance(action, Representation):
+        raise SymmetryError(
+            f"{symmetry.name} acts on structured observations ({action}); these policies take vector or image "
+            "observations: for the multi-agent envs use sb3_equivariant.multiagent.EquivariantMessagePassingPolicy"
+        )
     return action, 1
 
 

@@ -1,0 +1,57 @@
+"""Multi-agent MDP homomorphic networks (van der Pol et al., ICLR 2022): cooperative tasks whose global symmetry
+transforms every agent's local view, and equivariant message-passing policies for them.
+
+The tasks are joint Gymnasium envs (``Dict`` of per-agent observations, ``MultiDiscrete`` joint action, team reward),
+registered as ``sb3_equivariant/Wildlife-v0`` with their symmetry in the registry; PettingZoo views of the same
+tasks (:func:`wildlife_parallel_env`) need the ``multiagent`` extra.
+"""
+
+from typing import Any
+
+import gymnasium as gym
+
+from sb3_equivariant.envs.registry import has_symmetry, register_symmetry
+from sb3_equivariant.envs.symmetry import Symmetry
+from sb3_equivariant.multiagent.wildlife import WILDLIFE_ID, WildlifeEnv, register_wildlife, wildlife_symmetry
+
+_PARALLEL = ("JointParallelEnv", "wildlife_parallel_env")
+
+
+def _wildlife(env: gym.Env | None) -> Symmetry:
+    """sb3_equivariant/Wildlife-v0, exact: C4 turns of the torus (see :func:`wildlife_symmetry`)."""
+    if env is None:
+        return wildlife_symmetry()
+    base: Any = env.unwrapped
+    return wildlife_symmetry(base.n_agents, base.size)
+
+
+def register_multiagent_envs() -> None:
+    """Register the multi-agent envs with gymnasium and their symmetries with the registry (idempotent)."""
+    register_wildlife()
+    if not has_symmetry(WILDLIFE_ID):
+        register_symmetry(WILDLIFE_ID, _wildlife)
+
+
+def __getattr__(name: str) -> Any:
+    # The PettingZoo views import pettingzoo, an optional dependency: load them on first use.
+    if name in _PARALLEL:
+        try:
+            from sb3_equivariant.multiagent import parallel
+        except ImportError as err:
+            raise ImportError(
+                f"{name} needs PettingZoo: pip install 'sb3-equivariant[multiagent]' (or pip install pettingzoo)"
+            ) from err
+        return getattr(parallel, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+register_multiagent_envs()
+
+__all__ = [
+    "WILDLIFE_ID",
+    "JointParallelEnv",
+    "WildlifeEnv",
+    "register_multiagent_envs",
+    "wildlife_parallel_env",
+    "wildlife_symmetry",
+]
