@@ -22,7 +22,8 @@ from sb3_equivariant import (
 )
 from sb3_equivariant.envs.gridworld import ROTATE_ACTION
 from sb3_equivariant.group import cyclic_group, flip_group
-from sb3_equivariant.multiagent import WILDLIFE_ID, WildlifeEnv, wildlife_symmetry
+from sb3_equivariant.multiagent import TRAFFIC_ID, WILDLIFE_ID, TrafficLightsEnv, WildlifeEnv, traffic_symmetry, wildlife_symmetry
+from sb3_equivariant.multiagent.traffic import ENTRANCE, ENTRANCE_JUNCTION, LIGHT_PERM, ROUTES, VERTICAL
 from sb3_equivariant.representation import (
     ImageAction,
     RepresentationError,
@@ -37,7 +38,7 @@ from sb3_equivariant.representation import (
 pytest.importorskip("pettingzoo")
 from pettingzoo.test import parallel_api_test
 
-from sb3_equivariant.multiagent import wildlife_parallel_env
+from sb3_equivariant.multiagent import traffic_parallel_env, wildlife_parallel_env
 
 REST, UP, RIGHT, DOWN, LEFT = 0, 1, 2, 3, 4
 
@@ -264,3 +265,85 @@ def test_make_symmetric_vec_env_and_subprocess() -> None:
     env = make_symmetric_env(WILDLIFE_ID)
     clone = pickle.loads(pickle.dumps(env))
     assert get_symmetry(clone, required=True).name == symmetry_for(WILDLIFE_ID).name
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Traffic lights
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_traffic_official_checkers_and_registration() -> None:
+    gym_check_env(TrafficLightsEnv(), skip_render_check=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sb3_check_env(TrafficLightsEnv())
+    assert all("unconventional shape" in str(w.message) for w in caught)
+    parallel_api_test(traffic_parallel_env(), num_cycles=200)
+    env = gym.make(TRAFFIC_ID, car_prob=0.2)
+    assert get_symmetry(env, required=True).name == "TrafficLights-C4"
+    assert traffic_parallel_env().possible_agents == ["light_0", "light_1", "light_2", "light_3"]
+
+
+def _one_car(route: int, step: int, phases: list[int]) -> TrafficLightsEnv:
+    env = TrafficLightsEnv(car_prob=0.0)
+    env.reset(seed=0)
+    state = env.get_state()
+    env.set_state(state)
+    env.cars[ROUTES[route, step, 0], ROUTES[route, step, 1]] = route
+    env.phases = np.array(phases)
+    return env
+
+
+@pytest.mark.parametrize("route", range(8))
+def test_traffic_lights_stop_and_release_cars(route: int) -> None:
+    step = int(np.flatnonzero(ENTRANCE[route])[0]) - 1  # just before the first junction
+    light = ENTRANCE_JUNCTION[route, step + 1]
+    go = 0 if VERTICAL[route] else 1
+    env = _one_car(route, step, [go] * 4)
+    stop = [go] * 4
+    stop[light] = 1 - go
+    _, reward, *_ = env.step(np.array(stop))  # red: the car waits
+    assert env.cars[ROUTES[route, step, 0], ROUTES[route, step, 1]] == route and reward == pytest.approx(-1 / 1000)
+    env.step(np.array([go] * 4))  # green: it enters the junction
+    assert env.cars[ROUTES[route, step + 1, 0], ROUTES[route, step + 1, 1]] == route
+
+
+def test_traffic_episode_ends_when_the_roads_are_empty() -> None:
+    env = _one_car(0, 13, [0] * 4)
+    env.spawn_steps = 0
+    env.schedule = np.zeros((0, 8), dtype=np.int64)
+    results = [env.step(np.zeros(4, dtype=np.int64))[2] for _ in range(2)]
+    assert results == [False, True]
+
+
+def test_traffic_symmetry_verified_against_dynamics() -> None:
+    report = check_symmetry(gym.make(TRAFFIC_ID, car_prob=0.3), n_samples=32)
+    assert report.passed, str(report)
+    assert report["transition"].n_checked == 96  # deterministic given the state: every case compared pathwise
+
+
+def _corrupt_traffic(name: str) -> Symmetry:
+    sym = traffic_symmetry()
+    group = sym.group
+    assert isinstance(sym.obs_action, DictAction)
+    if name == "phases_not_swapped":
+        return sym.replace(action_rep=permutation(group, {1: [0, 1]}))
+    wrong = None if name == "lights_not_permuted" else permutation(group, {1: LIGHT_PERM[3].tolist()})
+    parts = {key: AgentAction(a.item, 4, wrong) for key, a in sym.obs_action.actions.items()}  # type: ignore[union-attr]
+    return sym.replace(obs_action=DictAction(parts), agents=wrong)
+
+
+@pytest.mark.parametrize("name", ["phases_not_swapped", "lights_not_permuted", "lights_permuted_backwards"])
+def test_traffic_corrupted_maps_fail(name: str) -> None:
+    report = check_symmetry(gym.make(TRAFFIC_ID, car_prob=0.3), _corrupt_traffic(name), n_samples=4)
+    assert not report.passed
+    assert {c.name for c in report.failures} & {"transition", "obs_of_state"}
+
+
+def test_traffic_joint_actions_follow_the_lights() -> None:
+    sym = traffic_symmetry()
+    actions = np.array([[0, 0, 1, 1]])
+    turned = sym.transform_action(actions, 1)  # light i's phase, swapped, moves to slot LIGHT_PERM[1][i]
+    expected = np.empty_like(actions)
+    expected[:, LIGHT_PERM[1]] = 1 - actions
+    np.testing.assert_array_equal(turned, expected)

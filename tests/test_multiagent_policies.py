@@ -9,7 +9,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_equivariant import SymmetryError, make_symmetric_vec_env
-from sb3_equivariant.multiagent import WILDLIFE_ID, wildlife_symmetry
+from sb3_equivariant.multiagent import TRAFFIC_ID, WILDLIFE_ID, traffic_symmetry, wildlife_symmetry
 from sb3_equivariant.multiagent.policies import EquivariantMessagePassingPolicy, MessagePassingPolicy, neighbour_mask
 from sb3_equivariant.policies.common import count_parameters
 
@@ -31,9 +31,9 @@ def _batch(env: VecEnv, n: int = 6) -> tuple[dict[str, th.Tensor], th.Tensor]:
     return stacked, actions
 
 
-def _max_error(model: BaseAlgorithm, obs: dict[str, th.Tensor], actions: th.Tensor) -> float:
+def _max_error(model: BaseAlgorithm, obs: dict[str, th.Tensor], actions: th.Tensor, traffic: bool = False) -> float:
     """Largest |log π(g·a | g·s) − log π(a | s)| and |V(g·s) − V(s)| over every group element."""
-    sym = wildlife_symmetry(n_agents=obs["position"].shape[1])
+    sym = traffic_symmetry() if traffic else wildlife_symmetry(n_agents=obs["position"].shape[1])
     policy = model.policy
     with th.no_grad():
         values, log_prob, _ = policy.evaluate_actions(obs, actions)
@@ -59,6 +59,22 @@ def test_equivariant_policy_exact_before_and_after_learning(algo: type[BaseAlgor
     after = model.policy.evaluate_actions(obs, actions)[1].detach()
     assert not th.allclose(before, after)  # learning changed the policy...
     assert _max_error(model, obs, actions) <= 1e-5  # ...which stayed exactly equivariant
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_equivariant_policy_exact_when_lights_permute(training: bool) -> None:
+    """TrafficLights: a quarter turn moves every light to another junction and swaps phases."""
+    env = make_symmetric_vec_env(TRAFFIC_ID, n_envs=2, seed=0, env_kwargs=dict(car_prob=0.5))
+    model = PPO(EquivariantMessagePassingPolicy, env, seed=0, policy_kwargs=dict(radius=1.0), **KWARGS)
+    obs, actions = _batch(env, n=8)
+    obs["view"][:, :, 2] = (th.rand(obs["view"][:, :, 2].shape) > 0.7).float()  # busy roads, different per light
+    model.policy.set_training_mode(training)
+    assert _max_error(model, obs, actions, traffic=True) <= 1e-5
+    model.learn(16)
+    model.policy.set_training_mode(training)
+    assert _max_error(model, obs, actions, traffic=True) <= 1e-5
+    plain = PPO(MessagePassingPolicy, env, seed=0, policy_kwargs=dict(radius=1.0), **KWARGS)
+    assert _max_error(plain, obs, actions, traffic=True) > 1e-3
 
 
 def test_standard_policy_is_not_equivariant() -> None:

@@ -2,8 +2,9 @@
 transforms every agent's local view, and equivariant message-passing policies for them.
 
 The tasks are joint Gymnasium envs (``Dict`` of per-agent observations, ``MultiDiscrete`` joint action, team reward),
-registered as ``sb3_equivariant/Wildlife-v0`` with their symmetry in the registry; PettingZoo views of the same
-tasks (:func:`wildlife_parallel_env`) need the ``multiagent`` extra.
+registered as ``sb3_equivariant/Wildlife-v0`` and ``sb3_equivariant/TrafficLights-v0`` with their symmetries in the
+registry; PettingZoo views of the same tasks (:func:`wildlife_parallel_env`, :func:`traffic_parallel_env`) need the
+``multiagent`` extra. Policies: :mod:`sb3_equivariant.multiagent.policies`.
 """
 
 from typing import Any
@@ -12,9 +13,10 @@ import gymnasium as gym
 
 from sb3_equivariant.envs.registry import has_symmetry, register_symmetry
 from sb3_equivariant.envs.symmetry import Symmetry
+from sb3_equivariant.multiagent.traffic import TRAFFIC_ID, TrafficLightsEnv, register_traffic, traffic_symmetry
 from sb3_equivariant.multiagent.wildlife import WILDLIFE_ID, WildlifeEnv, register_wildlife, wildlife_symmetry
 
-_PARALLEL = ("JointParallelEnv", "wildlife_parallel_env")
+_PARALLEL = ("JointParallelEnv", "traffic_parallel_env", "wildlife_parallel_env")
 
 
 def _wildlife(env: gym.Env | None) -> Symmetry:
@@ -25,11 +27,18 @@ def _wildlife(env: gym.Env | None) -> Symmetry:
     return wildlife_symmetry(base.n_agents, base.size)
 
 
+def _traffic(env: gym.Env | None) -> Symmetry:
+    """sb3_equivariant/TrafficLights-v0, exact: C4 turns of the road grid, lights permute, phases swap."""
+    return traffic_symmetry() if env is None else traffic_symmetry(env.unwrapped.spawn_steps)  # type: ignore[attr-defined]
+
+
 def register_multiagent_envs() -> None:
     """Register the multi-agent envs with gymnasium and their symmetries with the registry (idempotent)."""
     register_wildlife()
-    if not has_symmetry(WILDLIFE_ID):
-        register_symmetry(WILDLIFE_ID, _wildlife)
+    register_traffic()
+    for env_id, factory in ((WILDLIFE_ID, _wildlife), (TRAFFIC_ID, _traffic)):
+        if not has_symmetry(env_id):
+            register_symmetry(env_id, factory)
 
 
 def __getattr__(name: str) -> Any:
@@ -48,10 +57,14 @@ def __getattr__(name: str) -> Any:
 register_multiagent_envs()
 
 __all__ = [
+    "TRAFFIC_ID",
     "WILDLIFE_ID",
     "JointParallelEnv",
+    "TrafficLightsEnv",
     "WildlifeEnv",
     "register_multiagent_envs",
+    "traffic_parallel_env",
+    "traffic_symmetry",
     "wildlife_parallel_env",
     "wildlife_symmetry",
 ]

@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from sb3_equivariant.multiagent.traffic import TrafficLightsEnv
 from sb3_equivariant.multiagent.wildlife import WildlifeEnv
 
 
@@ -99,4 +100,12 @@ def wildlife_parallel_env(**kwargs: Any) -> JointParallelEnv:
     return env
 
 
-__all__ = ["JointParallelEnv", "wildlife_parallel_env"]
+def traffic_parallel_env(**kwargs: Any) -> JointParallelEnv:
+    """The traffic light task (:class:`~sb3_equivariant.multiagent.traffic.TrafficLightsEnv`, same kwargs) as a
+    PettingZoo ``ParallelEnv`` with agents ``light_0 .. light_3``."""
+    env = JointParallelEnv(TrafficLightsEnv(**kwargs), name="light")
+    env.metadata = {**env.metadata, "name": "traffic_lights_v0"}
+    return env
+
+
+__all__ = ["JointParallelEnv", "traffic_parallel_env", "wildlife_parallel_env"]
