@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from sb3_equivariant.multiagent.lever import LeverGameEnv
 from sb3_equivariant.multiagent.traffic import TrafficLightsEnv
 from sb3_equivariant.multiagent.wildlife import WildlifeEnv
 
@@ -108,4 +109,52 @@ def traffic_parallel_env(**kwargs: Any) -> JointParallelEnv:
     return env
 
 
-__all__ = ["JointParallelEnv", "traffic_parallel_env", "wildlife_parallel_env"]
+class LeverGameParallelEnv(ParallelEnv):
+    """
+    The lever game (:class:`~sb3_equivariant.multiagent.lever.LeverGameEnv`, same kwargs) as a two-player PettingZoo
+    ``ParallelEnv``: ``player_0`` and ``player_1`` observe nothing (a constant 0), each pulls a lever, both receive
+    the payoff, and the game ends after one step.
+    """
+
+    metadata = {"render_modes": [], "name": "lever_game_v0"}
+
+    def __init__(self, **kwargs: Any):
+        self.game = LeverGameEnv(**kwargs)
+        self.possible_agents = ["player_0", "player_1"]
+        self.agents: list[str] = []
+        self._action_space = spaces.Discrete(self.game.n_levers)
+
+    def observation_space(self, agent: str) -> spaces.Space:
+        return self.game.observation_space
+
+    def action_space(self, agent: str) -> spaces.Space:
+        return self._action_space
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict[str, Any], dict[str, dict]]:
+        obs, _ = self.game.reset(seed=seed)
+        if seed is not None:
+            self._action_space.seed(seed)
+        self.agents = list(self.possible_agents)
+        return {agent: obs.copy() for agent in self.agents}, {agent: {} for agent in self.agents}
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        missing = [agent for agent in self.agents if agent not in actions]
+        if missing:
+            raise ValueError(f"no action given for {missing}; both players pull a lever at once")
+        obs, reward, _, _, _ = self.game.step(np.array([int(actions[agent]) for agent in self.possible_agents]))
+        agents, self.agents = self.agents, []
+        return (
+            {agent: obs.copy() for agent in agents},
+            {agent: reward for agent in agents},
+            {agent: True for agent in agents},
+            {agent: False for agent in agents},
+            {agent: {} for agent in agents},
+        )
+
+
+def lever_parallel_env(**kwargs: Any) -> LeverGameParallelEnv:
+    """The lever game as a two-player PettingZoo ``ParallelEnv`` (kwargs of :class:`LeverGameParallelEnv`)."""
+    return LeverGameParallelEnv(**kwargs)
+
+
+__all__ = ["JointParallelEnv", "LeverGameParallelEnv", "lever_parallel_env", "traffic_parallel_env", "wildlife_parallel_env"]
