@@ -15,6 +15,7 @@ import gymnasium as gym
 from sb3_equivariant.envs.registry import has_symmetry, register_symmetry
 from sb3_equivariant.envs.symmetry import Symmetry
 from sb3_equivariant.multiagent.lever import LEVER_ID, LeverGameEnv, cross_play_scores, lever_symmetry, register_lever_game
+from sb3_equivariant.multiagent.policies import EquivariantMessagePassingPolicy, MessagePassingPolicy
 from sb3_equivariant.multiagent.traffic import TRAFFIC_ID, TrafficLightsEnv, register_traffic, traffic_symmetry
 from sb3_equivariant.multiagent.wildlife import WILDLIFE_ID, WildlifeEnv, register_wildlife, wildlife_symmetry
 
@@ -68,9 +69,11 @@ __all__ = [
     "LEVER_ID",
     "TRAFFIC_ID",
     "WILDLIFE_ID",
+    "EquivariantMessagePassingPolicy",
     "JointParallelEnv",
     "LeverGameEnv",
     "LeverGameParallelEnv",
+    "MessagePassingPolicy",
     "TrafficLightsEnv",
     "WildlifeEnv",
     "cross_play_scores",
