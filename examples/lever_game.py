@@ -23,13 +23,33 @@ from sb3_equivariant.augmentation.test_time import action_probabilities, symmetr
 from sb3_equivariant.multiagent import LEVER_ID, cross_play_scores, lever_symmetry
 from sb3_equivariant.multiagent.lever import lever_payoffs
 
-METHODS = {"baseline": "MlpPolicy", "equivariant": EquivariantMlpPolicy}
+METHODS = {"baseline": "MlpPolicy", "equivariant": EquivariantMlpPolicy, "equivariant_distinct_init": EquivariantMlpPolicy}
+#: Initial logit of the distinct lever for ``equivariant_distinct_init`` (probability 0.15 instead of 0.1).
+DISTINCT_LOGIT = 0.5
+
+
+def bias_distinct_lever(model: PPO, logit: float) -> None:
+    """
+    Start an equivariant pair with the distinct lever's logit raised by ``logit`` (an invariant bias: the policy stays
+    equivariant). Under the symmetry the expected payoff is ``(1 - p)^2 / 9 + 0.9 p^2`` in the probability ``p`` of
+    the distinct lever, whose minimum is at ``p = 0.11``: from the uniform start (``p = 0.1``) gradient ascent moves
+    to ``p = 0`` (payoff 1/9), from ``p > 0.11`` to ``p = 1`` (payoff 0.9).
+    """
+    head = model.policy.action_net
+    target = th.zeros(head.out_features)
+    target[head.rep_out.dim // 2 - 1 :: head.rep_out.dim // 2] = logit  # the distinct lever of both players
+    with th.no_grad():
+        solution = th.linalg.lstsq(head.bias_basis.T, target[:, None]).solution[:, 0]
+        head.bias_coefficients.copy_(solution[None])
+        assert th.allclose(head.bias_coefficients @ head.bias_basis, target[None], atol=1e-6)
 
 
 def train_pair(method: str, seed: int, steps: int) -> PPO:
     """One self-play pair: PPO on the joint lever game."""
     env = make_symmetric_vec_env(LEVER_ID, n_envs=8, seed=seed)
     model = PPO(METHODS[method], env, seed=seed, n_steps=16, batch_size=64, n_epochs=4, learning_rate=3e-3, device="cpu")
+    if method == "equivariant_distinct_init":
+        bias_distinct_lever(model, DISTINCT_LOGIT)
     return model.learn(steps)
 
 
@@ -38,12 +58,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--steps", type=int, default=8000, help="env steps (one-step episodes) per pair")
     parser.add_argument("--out", type=Path, default=Path("results/lever_game"))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     args = parser.parse_args()
     th.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     obs, payoffs, symmetry = np.zeros((1, 1), dtype=np.float32), lever_payoffs(), lever_symmetry()
-    probs: dict[str, list[np.ndarray]] = {"baseline": [], "equivariant": [], "baseline_symmetrised": []}
-    for method in METHODS:
+    probs: dict[str, list[np.ndarray]] = {m: [] for m in args.methods}
+    if "baseline" in args.methods:
+        probs["baseline_symmetrised"] = []
+    for method in args.methods:
         for seed in range(args.seeds):
             model = train_pair(method, seed, args.steps)
             probs[method].append(action_probabilities(model.policy, obs)[0].numpy())

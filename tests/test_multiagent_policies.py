@@ -8,7 +8,8 @@ from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_equivariant import SymmetryError, make_symmetric_vec_env
+from sb3_equivariant import SymmetryError, get_symmetry, make_symmetric_vec_env
+from sb3_equivariant.augmentation import SymmetricDictRolloutBuffer, SymmetricRolloutBuffer, SymmetryCallback
 from sb3_equivariant.multiagent import TRAFFIC_ID, WILDLIFE_ID, traffic_symmetry, wildlife_symmetry
 from sb3_equivariant.multiagent.policies import EquivariantMessagePassingPolicy, MessagePassingPolicy, neighbour_mask
 from sb3_equivariant.policies.common import count_parameters
@@ -178,3 +179,47 @@ def test_clear_errors() -> None:
         EquivariantMessagePassingPolicy(env.observation_space, env.action_space, lambda _: 1e-3)
     with pytest.raises(ValueError, match="is not exactly equivariant"):
         PPO(EquivariantMessagePassingPolicy, env, policy_kwargs=dict(strides=(3, 1)))
+
+
+@pytest.mark.parametrize("env_id", [WILDLIFE_ID, TRAFFIC_ID])
+@pytest.mark.parametrize("augment", ["random", "all"])
+def test_rollout_augmentation_with_dict_observations_and_joint_actions(env_id: str, augment: str) -> None:
+    """The augment_random / augment_all baselines on the joint envs: SB3 gets a Dict rollout buffer, every sample is
+    its source transformed, and the old log-probabilities / values are those of the collecting policy."""
+    env = make_symmetric_vec_env(env_id, n_envs=2, seed=0)
+    model = PPO(
+        MessagePassingPolicy,
+        env,
+        seed=0,
+        rollout_buffer_class=SymmetricRolloutBuffer,
+        rollout_buffer_kwargs=dict(augment=augment),
+        learning_rate=0.0,
+        **KWARGS,
+    )
+    buffer = model.rollout_buffer
+    assert isinstance(buffer, SymmetricDictRolloutBuffer)
+    stored: list[tuple[dict[str, np.ndarray], np.ndarray]] = []
+    original_add = buffer.add
+
+    def add(obs, action, *args, **kwargs):  # type: ignore[no-untyped-def]
+        stored.append(({k: v.copy() for k, v in obs.items()}, action.copy()))
+        return original_add(obs, action, *args, **kwargs)
+
+    buffer.add = add  # type: ignore[method-assign]
+    model.learn(16, callback=SymmetryCallback())
+    record = buffer.last_record
+    sym = get_symmetry(env, required=True)
+    assert len(buffer.actions) == 16 * (len(sym) if augment == "all" else 1)
+    for i, (step, env_index, g) in enumerate(zip(record.batch_indices, record.env_indices, record.elements)):
+        source_obs, source_action = stored[step]
+        expected = sym.transform_obs({k: v[env_index] for k, v in source_obs.items()}, int(g))
+        for key, value in expected.items():
+            np.testing.assert_array_equal(buffer.observations[key][i], value)
+        np.testing.assert_array_equal(buffer.actions[i], sym.transform_action(source_action[env_index], int(g)))
+    moved = np.flatnonzero(record.elements != 0)
+    assert moved.size
+    obs_t = {k: th.as_tensor(v[moved]) for k, v in buffer.observations.items()}
+    with th.no_grad():  # learning_rate=0: the policy is still the collecting one
+        values, log_prob, _ = model.policy.evaluate_actions(obs_t, th.as_tensor(buffer.actions[moved]))
+    np.testing.assert_allclose(buffer.values[moved, 0], values[:, 0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(buffer.log_probs[moved, 0], np.maximum(log_prob.numpy(), -20.0), atol=1e-5)

@@ -33,7 +33,7 @@ from sb3_equivariant.augmentation.algorithms import SymmetricA2C, SymmetricPPO
 from sb3_equivariant.augmentation.buffers import AugmentationRecord, SymmetricReplayBuffer
 from sb3_equivariant.augmentation.callbacks import SymmetryCallback
 from sb3_equivariant.augmentation.loss import symmetry_loss
-from sb3_equivariant.augmentation.rollout import SymmetricRolloutBuffer
+from sb3_equivariant.augmentation.rollout import SymmetricDictRolloutBuffer, SymmetricRolloutBuffer
 from sb3_equivariant.augmentation.symmetrised import (
     SymmetrisedActorCriticCnnPolicy,
     SymmetrisedActorCriticPolicy,
@@ -48,6 +48,7 @@ from sb3_equivariant.augmentation.test_time import action_probabilities, symmetr
 __all__ = [
     "AugmentationRecord",
     "SymmetricA2C",
+    "SymmetricDictRolloutBuffer",
     "SymmetricPPO",
     "SymmetricReplayBuffer",
     "SymmetricRolloutBuffer",
