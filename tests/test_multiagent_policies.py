@@ -223,3 +223,27 @@ def test_rollout_augmentation_with_dict_observations_and_joint_actions(env_id: s
         values, log_prob, _ = model.policy.evaluate_actions(obs_t, th.as_tensor(buffer.actions[moved]))
     np.testing.assert_allclose(buffer.values[moved, 0], values[:, 0].numpy(), atol=1e-5)
     np.testing.assert_allclose(buffer.log_probs[moved, 0], np.maximum(log_prob.numpy(), -20.0), atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["baseline", "equivariant", "nullspace", "augment_random"])
+@pytest.mark.parametrize("env_id", [WILDLIFE_ID, TRAFFIC_ID])
+def test_zoo_stubs_build_on_plain_envs(method: str, env_id: str) -> None:
+    """rl_zoo3's route: a plain make_vec_env(env_id); the policy finds the symmetry through the registry."""
+    import importlib
+
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from sb3_equivariant.benchmark.config import ZOO_CONFIGS
+
+    namespace: dict = {}
+    exec((ZOO_CONFIGS / f"ppo_multiagent_{method}.py").read_text(), namespace)
+    params = dict(namespace["hyperparams"][env_id])
+    module, name = params.pop("policy").rsplit(".", 1)  # as rl_zoo3 imports a dotted policy
+    policy = getattr(importlib.import_module(module), name)
+    kwargs = {k: v for k, v in params.items() if k not in ("n_envs", "n_timesteps", "callback")}
+    model = PPO(policy, make_vec_env(env_id, n_envs=2), device="cpu", **kwargs)
+    assert isinstance(model.policy, EquivariantMessagePassingPolicy) == (method in ("equivariant", "nullspace"))
+    assert isinstance(model.policy, MessagePassingPolicy)
+    assert isinstance(model.rollout_buffer, SymmetricDictRolloutBuffer) == (method == "augment_random")
+    if method in ("equivariant", "nullspace"):
+        assert model.policy.basis == method
