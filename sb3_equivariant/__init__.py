@@ -35,3 +35,6 @@ __all__ = [
     *_envs_all,
     *_policies_all,
 ]
+
+# Registers the multi-agent envs (sb3_equivariant/Wildlife-v0) and their symmetries; pettingzoo is imported lazily.
+import sb3_equivariant.multiagent  # noqa: F401

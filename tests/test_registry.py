@@ -7,6 +7,7 @@ import pytest
 from sb3_equivariant import GRIDWORLD_ID, SymmetryError, register_symmetry, registered_envs, symmetry_for
 from sb3_equivariant.envs import registry
 from sb3_equivariant.envs.registry import cartpole_symmetry, has_symmetry, swap_action_meanings
+from sb3_equivariant.multiagent import LEVER_ID, TRAFFIC_ID, WILDLIFE_ID
 
 EXPECTED_IDS = [
     "CartPole-v1",
@@ -21,8 +22,11 @@ EXPECTED_IDS = [
     "BreakoutNoFrameskip-v4",
     "ALE/Breakout-v5",
     GRIDWORLD_ID,
+    WILDLIFE_ID,
+    TRAFFIC_ID,
+    LEVER_ID,
 ]
-EXACT = {"CartPole-v1", "Acrobot-v1", "Pendulum-v1", "Walker2d-v5", GRIDWORLD_ID}
+EXACT = {"CartPole-v1", "Acrobot-v1", "Pendulum-v1", "Walker2d-v5", GRIDWORLD_ID, WILDLIFE_ID, TRAFFIC_ID, LEVER_ID}
 HAS_BOX2D = importlib.util.find_spec("Box2D") is not None
 HAS_MUJOCO = importlib.util.find_spec("mujoco") is not None
 HAS_ALE = importlib.util.find_spec("ale_py") is not None
@@ -45,7 +49,7 @@ def test_factories_without_env(env_id: str) -> None:
     """Entries that need no simulator build their symmetry without one; exactness matches the documentation."""
     sym = symmetry_for(env_id)
     assert sym.exact == (env_id in EXACT)
-    assert len(sym) == (4 if env_id == GRIDWORLD_ID else 2)
+    assert len(sym) == {LEVER_ID: 9}.get(env_id, 4 if env_id in (GRIDWORLD_ID, WILDLIFE_ID, TRAFFIC_ID) else 2)
     if sym.exact or env_id == "InvertedPendulum-v5":
         assert sym.state_transform is not None
 

@@ -6,6 +6,7 @@ Symmetry-aware augmentation baselines, to compare against equivariant networks o
   ``augment="random" | "all"``, symmetry loss ``symmetry_loss_coef``).
 - Policy symmetrisation: :class:`SymmetrisedActorCriticPolicy`, :class:`SymmetrisedDQNPolicy`,
   :class:`SymmetrisedQRDQNPolicy` (and CNN variants).
+- Test-time symmetrisation of any trained discrete-action policy: :func:`symmetrised_probabilities`.
 - :class:`SymmetryCallback` hands the env / the collecting policy to the buffers under stock SB3 algorithms.
 
 Wherever a ``symmetry`` is taken, a registered env id (``"CartPole-v1"``) may name it; the buffers and
@@ -32,7 +33,7 @@ from sb3_equivariant.augmentation.algorithms import SymmetricA2C, SymmetricPPO
 from sb3_equivariant.augmentation.buffers import AugmentationRecord, SymmetricReplayBuffer
 from sb3_equivariant.augmentation.callbacks import SymmetryCallback
 from sb3_equivariant.augmentation.loss import symmetry_loss
-from sb3_equivariant.augmentation.rollout import SymmetricRolloutBuffer
+from sb3_equivariant.augmentation.rollout import SymmetricDictRolloutBuffer, SymmetricRolloutBuffer
 from sb3_equivariant.augmentation.symmetrised import (
     SymmetrisedActorCriticCnnPolicy,
     SymmetrisedActorCriticPolicy,
@@ -42,10 +43,12 @@ from sb3_equivariant.augmentation.symmetrised import (
     SymmetrisedQRDQNPolicy,
     SymmetrisedQuantileNetwork,
 )
+from sb3_equivariant.augmentation.test_time import action_probabilities, symmetrised_probabilities
 
 __all__ = [
     "AugmentationRecord",
     "SymmetricA2C",
+    "SymmetricDictRolloutBuffer",
     "SymmetricPPO",
     "SymmetricReplayBuffer",
     "SymmetricRolloutBuffer",
@@ -57,5 +60,7 @@ __all__ = [
     "SymmetrisedQRDQNPolicy",
     "SymmetrisedQuantileNetwork",
     "SymmetryCallback",
+    "action_probabilities",
+    "symmetrised_probabilities",
     "symmetry_loss",
 ]

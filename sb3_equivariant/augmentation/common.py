@@ -33,7 +33,9 @@ def symmetry_from_env(env: Any) -> Symmetry:
     return symmetry
 
 
-def check_symmetry(symmetry: Any, observation_space: spaces.Space, action_space: spaces.Space, owner: str) -> Symmetry:
+def check_symmetry(
+    symmetry: Any, observation_space: spaces.Space, action_space: spaces.Space, owner: str, allow_dict: bool = False
+) -> Symmetry:
     """
     Check that ``symmetry`` fits the spaces; return it. A string is an env id looked up in the symmetry registry
     (``sb3_equivariant.envs.symmetry_for``), which lets rl_zoo3's string ``*_kwargs`` name a symmetry.
@@ -42,6 +44,7 @@ def check_symmetry(symmetry: Any, observation_space: spaces.Space, action_space:
     :param observation_space: observation space it must act on.
     :param action_space: action space it must act on.
     :param owner: the class asking, for the error message.
+    :param allow_dict: whether the owner handles ``Dict`` observation spaces.
     """
     if isinstance(symmetry, str):
         from sb3_equivariant.envs import symmetry_for
@@ -51,7 +54,7 @@ def check_symmetry(symmetry: Any, observation_space: spaces.Space, action_space:
         raise SymmetryError(
             f"{owner}: `symmetry` must be a sb3_equivariant Symmetry or a registered env id, got {type(symmetry).__name__}"
         )
-    if isinstance(observation_space, spaces.Dict):
+    if isinstance(observation_space, spaces.Dict) and not allow_dict:
         raise SymmetryError(f"{owner}: Dict observation spaces are not supported")
     return symmetry.check_spaces(observation_space, action_space)
 

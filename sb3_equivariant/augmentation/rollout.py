@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import RolloutBufferSamples
 from stable_baselines3.common.utils import obs_as_tensor
@@ -79,8 +79,9 @@ class SymmetricRolloutBuffer(RolloutBuffer):
     with :class:`~sb3_equivariant.augmentation.SymmetryCallback` (or call :meth:`set_policy`).
 
     :param buffer_size: steps per env in a rollout (``n_steps``).
-    :param observation_space: observation space (Box; images in CHW layout).
-    :param action_space: action space (Discrete or 1-d Box).
+    :param observation_space: observation space (Box, images in CHW layout; or Dict, for which an instance of
+        :class:`SymmetricDictRolloutBuffer` is made, as SB3 picks a ``DictRolloutBuffer``).
+    :param action_space: action space (Discrete, MultiDiscrete or 1-d Box).
     :param device: PyTorch device.
     :param gae_lambda: GAE lambda.
     :param gamma: discount factor.
@@ -90,6 +91,13 @@ class SymmetricRolloutBuffer(RolloutBuffer):
     :param seed: seed of the buffer's own generator; default: drawn from numpy's global generator (seeded by SB3).
     :param min_log_prob: floor of the recomputed old log-probabilities (see the module docstring).
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> SymmetricRolloutBuffer:
+        # PPO / A2C take the rollout_buffer_class as given: follow SB3's choice of a DictRolloutBuffer for Dict spaces.
+        observation_space = args[1] if len(args) > 1 else kwargs.get("observation_space")
+        if cls is SymmetricRolloutBuffer and isinstance(observation_space, spaces.Dict):
+            cls = SymmetricDictRolloutBuffer
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -111,7 +119,7 @@ class SymmetricRolloutBuffer(RolloutBuffer):
             symmetry = symmetry_of_constructing_algorithm(store_in="rollout_buffer_kwargs")
         self.symmetry: Symmetry | None = None
         if symmetry is not None:
-            self.symmetry = check_symmetry(symmetry, observation_space, action_space, type(self).__name__)
+            self.symmetry = check_symmetry(symmetry, observation_space, action_space, type(self).__name__, allow_dict=True)
         self.policy: ActorCriticPolicy | None = None
         # SB3 builds the rollout buffer just before the policy: keep the algorithm to take its policy when needed.
         algo = constructing_algorithm()
@@ -133,7 +141,9 @@ class SymmetricRolloutBuffer(RolloutBuffer):
     def set_env(self, env: Any) -> None:
         """:param env: the training env, used to find the symmetry if none was given."""
         if self.symmetry is None:
-            self.symmetry = check_symmetry(symmetry_from_env(env), self.observation_space, self.action_space, type(self).__name__)
+            self.symmetry = check_symmetry(
+                symmetry_from_env(env), self.observation_space, self.action_space, type(self).__name__, allow_dict=True
+            )
 
     @property
     def expansion(self) -> int:
@@ -159,32 +169,40 @@ class SymmetricRolloutBuffer(RolloutBuffer):
             )
         sym = self.symmetry
         for name in _FLAT_FIELDS:
-            self.__dict__[name] = self.swap_and_flatten(self.__dict__[name])
+            value = self.__dict__[name]
+            flat = (
+                {k: self.swap_and_flatten(v) for k, v in value.items()}
+                if isinstance(value, dict)
+                else self.swap_and_flatten(value)
+            )
+            self.__dict__[name] = flat
         self.generator_ready = True
-        n = len(self.observations)
+        n = len(self.actions)
         if self.augment == "random":
             sources, elements = np.arange(n), self.rng.integers(0, len(sym), size=n)
         else:
             sources, elements = np.tile(np.arange(n), len(sym)), np.repeat(np.arange(len(sym)), n)
-        obs = apply_per_element(sym.transform_obs, self.observations[sources], elements)
+        obs = _transform_obs(sym, _take(self.observations, sources), elements)
         actions = apply_per_element(sym.transform_action, self.actions[sources], elements)
         values, log_probs = self.values[sources].copy(), self.log_probs[sources].copy()
         moved = np.flatnonzero(elements != 0)
         if moved.size:
-            new_values, new_log_probs = self._evaluate(obs[moved], actions[moved])
+            new_values, new_log_probs = self._evaluate(_take(obs, moved), actions[moved])
             values[moved], log_probs[moved] = new_values, np.maximum(new_log_probs, self.min_log_prob)
         self.observations, self.actions, self.values, self.log_probs = obs, actions, values, log_probs
         self.advantages, self.returns = self.advantages[sources], self.returns[sources]
         # swap_and_flatten puts (step t, env e) at index e * buffer_size + t.
         self.last_record = AugmentationRecord(sources % self.buffer_size, sources // self.buffer_size, elements)
 
-    def _evaluate(self, obs: np.ndarray, actions: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    def _evaluate(self, obs: Any, actions: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
         """Values, shape ``(n, 1)``, and log-probabilities, shape ``(n,)``, under the current (collecting) policy."""
         assert self.policy is not None
         values, log_probs = [], []
         with th.no_grad():
-            for start in range(0, len(obs), chunk):
-                obs_t = obs_as_tensor(np.ascontiguousarray(obs[start : start + chunk]), self.device)
+            for start in range(0, len(actions), chunk):
+                rows = slice(start, start + chunk)
+                part = {k: np.ascontiguousarray(v[rows]) for k, v in obs.items()} if isinstance(obs, dict) else obs[rows]
+                obs_t = obs_as_tensor(np.ascontiguousarray(part) if not isinstance(part, dict) else part, self.device)
                 act_t = th.as_tensor(actions[start : start + chunk], device=self.device)
                 # As PPO / A2C feed actions to evaluate_actions.
                 act_t = act_t.long().flatten() if isinstance(self.action_space, spaces.Discrete) else act_t.float()
@@ -202,8 +220,34 @@ class SymmetricRolloutBuffer(RolloutBuffer):
         assert self.full, "the rollout is not complete"
         if not self.generator_ready:
             raise RuntimeError("call compute_returns_and_advantage before get(): it augments the rollout")
-        n = len(self.observations)
+        n = len(self.actions)
         indices = np.random.permutation(n)
         size = n if batch_size is None else batch_size * self.expansion
         for start in range(0, n, size):
             yield self._get_samples(indices[start : start + size])
+
+
+class SymmetricDictRolloutBuffer(SymmetricRolloutBuffer, DictRolloutBuffer):  # type: ignore[misc]
+    """
+    :class:`SymmetricRolloutBuffer` for ``Dict`` observations (e.g. the joint multi-agent envs), on SB3's
+    ``DictRolloutBuffer``; ``SymmetricRolloutBuffer(...)`` makes one by itself for a ``Dict`` observation space.
+    Same parameters.
+    """
+
+
+def _take(obs: Any, index: np.ndarray) -> Any:
+    """Rows ``index`` of observations (an array, or a dict of arrays)."""
+    return {k: v[index] for k, v in obs.items()} if isinstance(obs, dict) else obs[index]
+
+
+def _transform_obs(symmetry: Symmetry, obs: Any, elements: np.ndarray) -> Any:
+    """``out[i] = L_{elements[i]} obs[i]`` for arrays or dicts of arrays."""
+    if not isinstance(obs, dict):
+        return apply_per_element(symmetry.transform_obs, obs, elements)
+    out = {k: np.empty_like(v) for k, v in obs.items()}
+    for g in np.unique(elements):
+        mask = elements == g
+        moved = symmetry.transform_obs({k: v[mask] for k, v in obs.items()}, int(g))
+        for k in out:
+            out[k][mask] = moved[k]
+    return out

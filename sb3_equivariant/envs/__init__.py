@@ -3,6 +3,7 @@
 from sb3_equivariant.envs.gridworld import GRIDWORLD_ID, GridWorld, gridworld_symmetry, register_gridworld
 from sb3_equivariant.envs.normalize import SymmetricVecNormalize
 from sb3_equivariant.envs.registry import register_symmetry, registered_envs, symmetry_for
+from sb3_equivariant.envs.structured import AgentAction, DictAction
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.envs.verify import SymmetryReport, check_symmetry
 from sb3_equivariant.envs.wrappers import (
@@ -17,6 +18,8 @@ register_gridworld()
 
 __all__ = [
     "GRIDWORLD_ID",
+    "AgentAction",
+    "DictAction",
     "GridWorld",
     "SymmetricEnv",
     "SymmetricVecNormalize",

@@ -11,7 +11,7 @@ checks that the observation and action maps are group actions and keep observati
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,7 +155,25 @@ def state_access(env: gym.Env) -> StateAccess | None:
     return None
 
 
+def _copy_obs(obs: Any) -> Any:
+    """A copy of an observation (arrays, or dicts of arrays for ``Dict`` spaces)."""
+    if isinstance(obs, Mapping):
+        return {key: np.array(value) for key, value in obs.items()}
+    return np.array(obs)
+
+
+def _cast_obs(obs: Any, space: spaces.Space) -> Any:
+    """An observation cast to the dtype(s) of ``space``, for ``space.contains``."""
+    if isinstance(space, spaces.Dict) and isinstance(obs, Mapping):
+        return {key: np.asarray(obs[key], dtype=sub.dtype) for key, sub in space.spaces.items() if key in obs}
+    return np.asarray(obs, dtype=space.dtype)
+
+
 def _error(a: Any, b: Any) -> float:
+    if isinstance(a, Mapping) or isinstance(b, Mapping):
+        if not (isinstance(a, Mapping) and isinstance(b, Mapping)) or set(a) != set(b):
+            return float("inf")
+        return max((_error(a[key], b[key]) for key in a), default=0.0)
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         return float("inf")
@@ -230,7 +248,7 @@ def check_symmetry(
         for g in symmetry.group.elements:
             go = symmetry.transform_obs(o, g)
             in_space.record(
-                bool(obs_space.contains(np.asarray(go, dtype=obs_space.dtype))),
+                bool(obs_space.contains(_cast_obs(go, obs_space))),
                 0.0,
                 f"element {g} maps an observation outside {obs_space}",
             )
@@ -269,7 +287,7 @@ def _rollouts(env: gym.Env, access: StateAccess | None, n_samples: int, seed: in
     states, observations = [], []
     for t in range(n_samples * stride):
         if t % stride == 0:
-            observations.append(np.array(obs))
+            observations.append(_copy_obs(obs))
             if access is not None:
                 states.append(access.get_state())
         obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
@@ -301,12 +319,14 @@ def _step_from(base: gym.Env, access: StateAccess, state: np.ndarray, action: An
     access.set_state(state)
     base.np_random = np.random.default_rng(seed)  # both branches draw the same random numbers
     obs, reward, terminated, _, _ = base.step(action)
-    return np.array(obs), float(reward), bool(terminated)
+    return _copy_obs(obs), float(reward), bool(terminated)
 
 
 def _outcome_key(obs: Any, reward: float, terminated: bool, atol: float) -> tuple:
     scale = max(atol, 1e-12)
-    return (np.round(np.asarray(obs, dtype=np.float64) / scale).astype(np.int64).tobytes(), round(reward / scale), terminated)
+    arrays = [obs[key] for key in sorted(obs)] if isinstance(obs, Mapping) else [obs]
+    rounded = b"".join(np.round(np.asarray(a, dtype=np.float64) / scale).astype(np.int64).tobytes() for a in arrays)
+    return (rounded, round(reward / scale), terminated)
 
 
 def _check_dynamics(
@@ -328,7 +348,7 @@ def _check_dynamics(
         step_seed = int(rng.integers(2**31))
         base.reset(seed=step_seed)
         access.set_state(state)
-        obs = np.array(access.observe())
+        obs = _copy_obs(access.observe())
         for g in list(symmetry.group.elements)[1:]:
             g_state = symmetry.transform_state(state, g)
             access.set_state(g_state)

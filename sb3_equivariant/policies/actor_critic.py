@@ -20,6 +20,7 @@ from sb3_equivariant.policies.common import (
     MLP_SIZING,
     EquivariantMlpExtractor,
     ObsPreprocessor,
+    action_output_rep,
     action_std_orbits,
     check_sizing,
     export_module,
@@ -62,8 +63,8 @@ class _EquivariantActorCriticMixin:
                 "gSDE (use_sde=True) is not supported by equivariant policies: its state-dependent noise matrix is not "
                 "constrained by the symmetry. Use the default diagonal Gaussian."
             )
-        if not isinstance(action_space, (spaces.Discrete, spaces.Box)):
-            raise SymmetryError(f"equivariant policies support Discrete and 1-d Box actions, got {action_space}")
+        if not isinstance(action_space, (spaces.Discrete, spaces.MultiDiscrete, spaces.Box)):
+            raise SymmetryError(f"equivariant policies support Discrete, MultiDiscrete and 1-d Box actions, got {action_space}")
         self.symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
         self.basis = basis
         self.sizing = None if sizing is None else check_sizing(sizing)
@@ -90,7 +91,11 @@ class _EquivariantActorCriticMixin:
         self._build_mlp_extractor()
         extractor: EquivariantMlpExtractor = self.mlp_extractor
         self.action_net = EquivariantLinear(
-            extractor.rep_pi, self.symmetry.action_rep, extractor.channels_pi, 1, basis_kind=self.basis
+            extractor.rep_pi,
+            action_output_rep(self.symmetry, self.action_space),  # type: ignore[attr-defined]
+            extractor.channels_pi,
+            1,
+            basis_kind=self.basis,
         )
         if isinstance(self.action_dist, DiagGaussianDistribution):  # type: ignore[attr-defined]
             # One log-std per orbit of action dimensions: the Gaussian is then equivariant under signed permutations.

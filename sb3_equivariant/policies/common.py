@@ -16,7 +16,7 @@ from torch import nn
 from sb3_equivariant.envs.discovery import constructing_algorithm, symmetry_of_constructing_algorithm
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import BasisLayer, EquivariantLinear
-from sb3_equivariant.representation import ImageAction, Representation, regular, trivial
+from sb3_equivariant.representation import ImageAction, Representation, regular, tensor_product, trivial
 from sb3_equivariant.symmetrizer import BASIS_KINDS
 
 NO_SYMMETRY_HELP = (
@@ -135,6 +135,11 @@ def features_field(
         assert shape is not None
         height, width = (shape[1], shape[2]) if c_first else (shape[0], shape[1])
         return action.as_representation(height, width) if c_first else _hwc_flat(action, height, width), 1
+    if not isinstance(action, Representation):
+        raise SymmetryError(
+            f"{symmetry.name} acts on structured observations ({action}); these policies take vector or image "
+            "observations: for the multi-agent envs use sb3_equivariant.multiagent.EquivariantMessagePassingPolicy"
+        )
     return action, 1
 
 
@@ -226,6 +231,18 @@ class EquivariantMlpExtractor(nn.Module):
 
     def forward_critic(self, features: th.Tensor) -> th.Tensor:
         return self.value_net(features)
+
+
+def action_output_rep(symmetry: Symmetry, action_space: spaces.Space) -> Representation:
+    """
+    The representation on the action network's output: the action representation, or for a ``MultiDiscrete`` joint
+    action the agents' logits side by side (agent-major, SB3's layout), agent ``i``'s block moved to slot
+    ``agents.permutations[g][i]`` and permuted within by the action representation.
+    """
+    if isinstance(action_space, spaces.MultiDiscrete):
+        agents = symmetry.agents if symmetry.agents is not None else trivial(symmetry.group, len(action_space.nvec))
+        return tensor_product(agents, symmetry.action_rep)
+    return symmetry.action_rep
 
 
 def value_head(rep: Representation, channels: int, basis: str) -> EquivariantLinear:
