@@ -29,6 +29,7 @@ from sb3_equivariant.policies.common import (
     value_head,
 )
 from sb3_equivariant.policies.extractors import EquivariantCnnExtractor
+from sb3_equivariant.policies.pairing import check_pairing
 
 
 class _EquivariantActorCriticMixin:
@@ -45,7 +46,7 @@ class _EquivariantActorCriticMixin:
         self,
         observation_space: spaces.Space,
         action_space: spaces.Space,
-        symmetry: Symmetry | None,
+        symmetry: Symmetry | str | None,
         basis: str,
         net_arch: list[int] | dict[str, list[int]] | None,
         features_extractor_class: type[BaseFeaturesExtractor],
@@ -53,6 +54,7 @@ class _EquivariantActorCriticMixin:
         use_sde: bool = False,
     ) -> dict[str, Any]:
         """Resolve the symmetry before SB3 builds anything; return the kwargs to pass on to SB3's ``__init__``."""
+        check_pairing(type(self))  # type: ignore[arg-type]
         if use_sde:
             raise ValueError(
                 "gSDE (use_sde=True) is not supported by equivariant policies: its state-dependent noise matrix is not "
@@ -129,8 +131,8 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
 
     Extra keyword arguments (the others are ``ActorCriticPolicy``'s and are passed on):
 
-    :param symmetry: the env's :class:`Symmetry`; default: found on the env the algorithm is given (made with
-        ``make_symmetric_env`` & co.).
+    :param symmetry: the env's :class:`Symmetry` or a registered env id (``"CartPole-v1"``); default: found on the env
+        the algorithm is given (made with ``make_symmetric_env`` & co.).
     :param basis: ``"equivariant"`` (default), or the paper's ablations ``"nullspace"`` / ``"random"``.
     :param net_arch: hidden widths in channels of the regular representation (``|G|`` units each); default: SB3's
         ``[64, 64]`` divided by ``√|G|``, about the same number of parameters as SB3's default MlpPolicy.
@@ -145,7 +147,7 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
         features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
         features_extractor_kwargs: dict[str, Any] | None = None,
         use_sde: bool = False,
-        symmetry: Symmetry | None = None,
+        symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
         **kwargs: Any,
     ):
@@ -214,7 +216,7 @@ class MaskableEquivariantActorCriticPolicy(_EquivariantActorCriticMixin, Maskabl
         net_arch: list[int] | dict[str, list[int]] | None = None,
         features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
         features_extractor_kwargs: dict[str, Any] | None = None,
-        symmetry: Symmetry | None = None,
+        symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
         **kwargs: Any,
     ):
