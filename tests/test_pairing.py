@@ -9,6 +9,8 @@ from sb3_equivariant.policies import (
     EquivariantDQNPolicy,
     EquivariantMlpPolicy,
     EquivariantQRDQNPolicy,
+    EquivariantSACPolicy,
+    EquivariantTD3Policy,
     MaskableEquivariantActorCriticPolicy,
 )
 
@@ -25,6 +27,9 @@ WRONG_PAIRINGS = {
     "MaskablePPO + actor-critic": (MaskablePPO, EquivariantMlpPolicy, "CartPole-v1", "MaskableEquivariantActorCriticPolicy"),
     "PPO + DQN policy": (PPO, EquivariantDQNPolicy, "CartPole-v1", "EquivariantMlpPolicy"),
     "A2C + maskable": (A2C, MaskableEquivariantActorCriticPolicy, "CartPole-v1", "EquivariantMlpPolicy"),
+    "PPO + SAC policy": (PPO, EquivariantSACPolicy, "Pendulum-v1", "EquivariantMlpPolicy"),
+    "SAC + TD3 policy": (SAC, EquivariantTD3Policy, "Pendulum-v1", "EquivariantSACPolicy"),
+    "TD3 + SAC policy": (TD3, EquivariantSACPolicy, "Pendulum-v1", "EquivariantTD3Policy"),
 }
 
 
@@ -40,10 +45,19 @@ def test_algorithm_without_equivariant_policy_says_so() -> None:
         TQC(EquivariantMlpPolicy, make_symmetric_env("Pendulum-v1"))
 
 
-@pytest.mark.parametrize("algo", [PPO, A2C, TRPO])
-def test_right_pairings_are_accepted(algo: type) -> None:
-    model = algo(EquivariantMlpPolicy, make_symmetric_env("CartPole-v1"))
-    assert model.policy.symmetry.name == "CartPole-mirror"
+RIGHT_PAIRINGS = {
+    "PPO": (PPO, EquivariantMlpPolicy, "CartPole-v1"),
+    "A2C": (A2C, EquivariantMlpPolicy, "CartPole-v1"),
+    "TRPO": (TRPO, EquivariantMlpPolicy, "CartPole-v1"),
+    "DDPG": (DDPG, EquivariantTD3Policy, "Pendulum-v1"),
+}
+
+
+@pytest.mark.parametrize("case", RIGHT_PAIRINGS)
+def test_right_pairings_are_accepted(case: str) -> None:
+    algo, policy, env_id = RIGHT_PAIRINGS[case]
+    model = algo(policy, make_symmetric_env(env_id))
+    assert model.policy.symmetry is not None
 
 
 def test_registry_id_as_symmetry(tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""Equivariant SB3 policies: actor-critic (PPO, A2C, TRPO, MaskablePPO) and Q-networks (DQN, QR-DQN)."""
+"""Equivariant SB3 policies: actor-critic (PPO, A2C, TRPO, MaskablePPO), Q-networks (DQN, QR-DQN), SAC and TD3."""
 
 from sb3_equivariant.policies.actor_critic import (
     EquivariantActorCriticPolicy,
@@ -9,6 +9,7 @@ from sb3_equivariant.policies.actor_critic import (
     MaskableEquivariantCnnPolicy,
 )
 from sb3_equivariant.policies.common import count_parameters
+from sb3_equivariant.policies.continuous import EquivariantContinuousCritic, ExportedActor
 from sb3_equivariant.policies.dqn import (
     EquivariantCnnDQNPolicy,
     EquivariantCnnQRDQNPolicy,
@@ -17,6 +18,8 @@ from sb3_equivariant.policies.dqn import (
     ExportedQNetwork,
 )
 from sb3_equivariant.policies.extractors import EquivariantCnnExtractor
+from sb3_equivariant.policies.sac import EquivariantCnnSACPolicy, EquivariantSACPolicy
+from sb3_equivariant.policies.td3 import EquivariantCnnTD3Policy, EquivariantTD3Policy
 
 __all__ = [
     "EquivariantActorCriticPolicy",
@@ -24,9 +27,15 @@ __all__ = [
     "EquivariantCnnExtractor",
     "EquivariantCnnPolicy",
     "EquivariantCnnQRDQNPolicy",
+    "EquivariantCnnSACPolicy",
+    "EquivariantCnnTD3Policy",
+    "EquivariantContinuousCritic",
     "EquivariantDQNPolicy",
     "EquivariantMlpPolicy",
     "EquivariantQRDQNPolicy",
+    "EquivariantSACPolicy",
+    "EquivariantTD3Policy",
+    "ExportedActor",
     "ExportedActorCritic",
     "ExportedQNetwork",
     "MaskableEquivariantActorCriticPolicy",
