@@ -7,6 +7,7 @@ from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from sb3_equivariant import SymmetryError, make_symmetric_env
 from sb3_equivariant.policies import (
     EquivariantDQNPolicy,
+    EquivariantMlpLstmPolicy,
     EquivariantMlpPolicy,
     EquivariantQRDQNPolicy,
     EquivariantSACPolicy,
@@ -27,6 +28,7 @@ WRONG_PAIRINGS = {
     "MaskablePPO + actor-critic": (MaskablePPO, EquivariantMlpPolicy, "CartPole-v1", "MaskableEquivariantActorCriticPolicy"),
     "PPO + DQN policy": (PPO, EquivariantDQNPolicy, "CartPole-v1", "EquivariantMlpPolicy"),
     "A2C + maskable": (A2C, MaskableEquivariantActorCriticPolicy, "CartPole-v1", "EquivariantMlpPolicy"),
+    "PPO + recurrent": (PPO, EquivariantMlpLstmPolicy, "CartPole-v1", "EquivariantMlpPolicy"),
     "PPO + SAC policy": (PPO, EquivariantSACPolicy, "Pendulum-v1", "EquivariantMlpPolicy"),
     "SAC + TD3 policy": (SAC, EquivariantTD3Policy, "Pendulum-v1", "EquivariantSACPolicy"),
     "TD3 + SAC policy": (TD3, EquivariantSACPolicy, "Pendulum-v1", "EquivariantTD3Policy"),

@@ -34,7 +34,7 @@ class MaskedVelocityCartPole(CartPoleEnv):
         _, info = super().reset(seed=seed, options=options)
         return self._get_obs(), info
 
-    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    def step(self, action: int | np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         _, reward, terminated, truncated, info = super().step(action)
         return self._get_obs(), reward, terminated, truncated, info
 

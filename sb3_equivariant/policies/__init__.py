@@ -1,4 +1,7 @@
-"""Equivariant SB3 policies: actor-critic (PPO, A2C, TRPO, MaskablePPO), Q-networks (DQN, QR-DQN), SAC and TD3."""
+"""
+Equivariant SB3 policies: actor-critic (PPO, A2C, TRPO, MaskablePPO), recurrent (RecurrentPPO), Q-networks (DQN,
+QR-DQN), SAC and TD3.
+"""
 
 from sb3_equivariant.policies.actor_critic import (
     EquivariantActorCriticPolicy,
@@ -18,6 +21,13 @@ from sb3_equivariant.policies.dqn import (
     ExportedQNetwork,
 )
 from sb3_equivariant.policies.extractors import EquivariantCnnExtractor
+from sb3_equivariant.policies.recurrent import (
+    EquivariantCnnLstmPolicy,
+    EquivariantLSTM,
+    EquivariantMlpLstmPolicy,
+    EquivariantRecurrentActorCriticPolicy,
+    ExportedRecurrentActor,
+)
 from sb3_equivariant.policies.sac import EquivariantCnnSACPolicy, EquivariantSACPolicy
 from sb3_equivariant.policies.td3 import EquivariantCnnTD3Policy, EquivariantTD3Policy
 
@@ -25,19 +35,24 @@ __all__ = [
     "EquivariantActorCriticPolicy",
     "EquivariantCnnDQNPolicy",
     "EquivariantCnnExtractor",
+    "EquivariantCnnLstmPolicy",
     "EquivariantCnnPolicy",
     "EquivariantCnnQRDQNPolicy",
     "EquivariantCnnSACPolicy",
     "EquivariantCnnTD3Policy",
     "EquivariantContinuousCritic",
     "EquivariantDQNPolicy",
+    "EquivariantLSTM",
+    "EquivariantMlpLstmPolicy",
     "EquivariantMlpPolicy",
     "EquivariantQRDQNPolicy",
+    "EquivariantRecurrentActorCriticPolicy",
     "EquivariantSACPolicy",
     "EquivariantTD3Policy",
     "ExportedActor",
     "ExportedActorCritic",
     "ExportedQNetwork",
+    "ExportedRecurrentActor",
     "MaskableEquivariantActorCriticPolicy",
     "MaskableEquivariantCnnPolicy",
     "count_parameters",

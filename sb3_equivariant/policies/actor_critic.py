@@ -113,6 +113,11 @@ class _EquivariantActorCriticMixin:
         """The per-dimension log-std (tied across each orbit of the action permutation)."""
         return self.log_std[self.log_std_orbit]
 
+    def _get_action_dist_from_latent(self, latent_pi: th.Tensor) -> Distribution:
+        if isinstance(self.action_dist, DiagGaussianDistribution):  # type: ignore[attr-defined]
+            return self.action_dist.proba_distribution(self.action_net(latent_pi), self.action_log_std())  # type: ignore[attr-defined]
+        return super()._get_action_dist_from_latent(latent_pi)  # type: ignore[misc]
+
     def _equivariant_constructor_parameters(self, data: dict[str, Any]) -> dict[str, Any]:
         data.update(symmetry=self.symmetry, basis=self.basis)
         data["net_arch"] = self._equivariant_net_arch
@@ -165,11 +170,6 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return self._equivariant_constructor_parameters(super()._get_constructor_parameters())
-
-    def _get_action_dist_from_latent(self, latent_pi: th.Tensor) -> Distribution:
-        if isinstance(self.action_dist, DiagGaussianDistribution):
-            return self.action_dist.proba_distribution(self.action_net(latent_pi), self.action_log_std())
-        return super()._get_action_dist_from_latent(latent_pi)
 
 
 EquivariantMlpPolicy = EquivariantActorCriticPolicy
