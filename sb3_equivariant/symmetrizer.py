@@ -15,6 +15,7 @@ Bases are cached per process by the representations' content and returned read-o
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,6 +28,35 @@ RepLike = Representation | Sequence[np.ndarray] | np.ndarray
 BASIS_KINDS = ("equivariant", "nullspace", "random")
 
 _CACHE: dict[tuple, np.ndarray] = {}
+_ORBIT_CACHE: dict[tuple, OrbitBasis] = {}
+#: Dense bases larger than this (entries) are not kept in the cache: a layer keeps its own float32 copy instead.
+_MAX_CACHED_ENTRIES = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class OrbitBasis:
+    """
+    The equivariant basis of two (signed) permutation representations in sparse form: every weight entry ``(i, j)``
+    belongs to at most one basis element, so ``W[i, j] = scale[i, j] · c[owner[i, j]]`` for coefficients ``c``
+    (weight tying). Entries forced to zero have ``scale == 0`` (and ``owner == 0``). Memory is linear in the number of
+    weight entries, whereas the dense basis is quadratic.
+
+    :param size: number of basis elements ``k``.
+    :param owner: ``(d_out, d_in)`` index of the basis element of each entry.
+    :param scale: ``(d_out, d_in)`` value of that element at the entry (``±1/√orbit size``, or 0).
+    """
+
+    size: int
+    owner: np.ndarray
+    scale: np.ndarray
+
+    def dense(self) -> np.ndarray:
+        """The basis as an array ``(k, d_out, d_in)``, equal to :func:`equivariant_basis`."""
+        d_out, d_in = self.owner.shape
+        out = np.zeros((self.size, d_out * d_in))
+        nonzero = np.flatnonzero(self.scale.ravel())
+        out[self.owner.ravel()[nonzero], nonzero] = self.scale.ravel()[nonzero]
+        return out.reshape(self.size, d_out, d_in)
 
 
 def equivariant_basis(rep_in: RepLike, rep_out: RepLike) -> np.ndarray:
@@ -39,6 +69,22 @@ def equivariant_basis(rep_in: RepLike, rep_out: RepLike) -> np.ndarray:
         ``1/|G| Σ_g χ_in(g) χ_out(g)`` of the space (may be 0).
     """
     return _cached("equivariant", rep_in, rep_out)
+
+
+def orbit_basis(rep_in: Representation, rep_out: Representation) -> OrbitBasis | None:
+    """
+    The equivariant basis in sparse form (:class:`OrbitBasis`) when both representations are (signed) permutations,
+    else ``None``. Cached; this is what the equivariant layers use, without ever building the dense basis.
+    """
+    if not (rep_in.is_monomial and rep_out.is_monomial):
+        return None
+    if rep_in.group != rep_out.group:
+        raise RepresentationError(f"rep_in is of {rep_in.group.name}, rep_out of {rep_out.group.name}")
+    key = (rep_in.key, rep_out.key)
+    if key not in _ORBIT_CACHE:
+        mono_in, mono_out = (rep_in.permutations, rep_in.signs), (rep_out.permutations, rep_out.signs)
+        _ORBIT_CACHE[key] = _sparse_orbit_basis(_orbits(mono_in, mono_out), rep_out.dim, rep_in.dim)
+    return _ORBIT_CACHE[key]
 
 
 def nullspace_basis(rep_in: RepLike, rep_out: RepLike) -> np.ndarray:
@@ -84,6 +130,7 @@ def expected_dimension(rep_in: RepLike, rep_out: RepLike) -> int:
 
 def clear_cache() -> None:
     _CACHE.clear()
+    _ORBIT_CACHE.clear()
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -125,21 +172,23 @@ def _cached(kind: str, rep_in: RepLike, rep_out: RepLike, seed: int = 0) -> np.n
     if isinstance(r_in, Representation) and isinstance(r_out, Representation) and r_in.group != r_out.group:
         raise RepresentationError(f"rep_in is of {r_in.group.name}, rep_out of {r_out.group.name}")
     key = (kind, seed, _key(r_in), _key(r_out))
-    if key not in _CACHE:
-        if not (isinstance(r_in, Representation) and isinstance(r_out, Representation)):
-            _check_closed(_matrices(r_in, "rep_in"), _matrices(r_out, "rep_out"))
-        if kind == "random":
-            result = _random(d_in, d_out, seed)
+    if key in _CACHE:
+        return _CACHE[key]
+    if not (isinstance(r_in, Representation) and isinstance(r_out, Representation)):
+        _check_closed(_matrices(r_in, "rep_in"), _matrices(r_out, "rep_out"))
+    if kind == "random":
+        result = _random(d_in, d_out, seed)
+    else:
+        mono_in, mono_out = _monomial_of(r_in), _monomial_of(r_out)
+        nullspace = kind == "nullspace"
+        if mono_in is not None and mono_out is not None:
+            result = _orbit_basis(mono_in, mono_out, nullspace)
         else:
-            mono_in, mono_out = _monomial_of(r_in), _monomial_of(r_out)
-            nullspace = kind == "nullspace"
-            if mono_in is not None and mono_out is not None:
-                result = _orbit_basis(mono_in, mono_out, nullspace)
-            else:
-                result = _projector_basis(_matrices(r_in, "rep_in"), _matrices(r_out, "rep_out"), nullspace)
-        result.setflags(write=False)
+            result = _projector_basis(_matrices(r_in, "rep_in"), _matrices(r_out, "rep_out"), nullspace)
+    result.setflags(write=False)
+    if result.size <= _MAX_CACHED_ENTRIES:
         _CACHE[key] = result
-    return _CACHE[key]
+    return result
 
 
 def _check_closed(mats_in: np.ndarray, mats_out: np.ndarray) -> None:
@@ -161,9 +210,17 @@ def _check_closed(mats_in: np.ndarray, mats_out: np.ndarray) -> None:
 Monomial = tuple[np.ndarray, np.ndarray]
 
 
-def _orbit_basis(mono_in: Monomial, mono_out: Monomial, nullspace: bool) -> np.ndarray:
+@dataclasses.dataclass(frozen=True)
+class _Orbits:
+    orbit_of: np.ndarray  # (D,) orbit of each flat entry i·d_in + j
+    rel_sign: np.ndarray  # (D,) W[entry] = rel_sign · W[orbit representative]
+    sizes: np.ndarray  # (n_orbits,)
+    zero_orbit: np.ndarray  # (n_orbits,) orbits forced to zero by a sign conflict
+
+
+def _orbits(mono_in: Monomial, mono_out: Monomial) -> _Orbits:
     (p_in, s_in), (p_out, s_out) = mono_in, mono_out
-    d_in, d_out = p_in.shape[1], p_out.shape[1]
+    d_in = p_in.shape[1]
     # Under g, entry (i, j) moves to (p_out[g, i], p_in[g, j]) and picks up s_out[g, i] * s_in[g, j]:
     # equivariance is W[g·(i, j)] = sign · W[i, j].
     images = (p_out[:, :, None] * d_in + p_in[:, None, :]).reshape(len(p_in), -1)  # (|G|, D)
@@ -171,25 +228,38 @@ def _orbit_basis(mono_in: Monomial, mono_out: Monomial, nullspace: bool) -> np.n
     rep_idx = images.argmin(axis=0)  # the element taking each entry to its orbit's smallest index
     column = np.arange(images.shape[1])
     representative = images[rep_idx, column]
-    rel_sign = sign[rep_idx, column]  # W[entry] = rel_sign · W[representative]
+    rel_sign = sign[rep_idx, column].astype(np.float64)
     # An orbit is forced to zero when some g fixes its representative and flips its sign.
     fixed_flip = np.any((images == column[None, :]) & (sign < 0), axis=0)
     orbits, orbit_of = np.unique(representative, return_inverse=True)
     orbit_of = orbit_of.ravel()
     zero_orbit = np.bincount(orbit_of, weights=fixed_flip, minlength=len(orbits)) > 0
     sizes = np.bincount(orbit_of, minlength=len(orbits))
+    return _Orbits(orbit_of, rel_sign, sizes, zero_orbit)
+
+
+def _sparse_orbit_basis(o: _Orbits, d_out: int, d_in: int) -> OrbitBasis:
+    """One basis element per orbit not forced to zero, in order of the orbits' smallest entries."""
+    kept = ~o.zero_orbit
+    entry_kept = kept[o.orbit_of]
+    owner = np.where(entry_kept, (np.cumsum(kept) - 1)[o.orbit_of], 0).reshape(d_out, d_in)
+    scale = np.where(entry_kept, o.rel_sign / np.sqrt(o.sizes[o.orbit_of]), 0.0).reshape(d_out, d_in)
+    for array in (owner, scale):
+        array.setflags(write=False)
+    return OrbitBasis(int(kept.sum()), owner, scale)
+
+
+def _orbit_basis(mono_in: Monomial, mono_out: Monomial, nullspace: bool) -> np.ndarray:
+    d_in, d_out = mono_in[0].shape[1], mono_out[0].shape[1]
+    o = _orbits(mono_in, mono_out)
+    if not nullspace:
+        return _sparse_orbit_basis(o, d_out, d_in).dense()
     vectors = []
-    for o in range(len(orbits)):
-        members = np.flatnonzero(orbit_of == o)
-        signed = rel_sign[members] / np.sqrt(sizes[o])
-        if not nullspace:
-            if not zero_orbit[o]:
-                vec = np.zeros(d_out * d_in)
-                vec[members] = signed
-                vectors.append(vec)
-            continue
+    for orbit in range(len(o.sizes)):
+        members = np.flatnonzero(o.orbit_of == orbit)
+        signed = o.rel_sign[members] / np.sqrt(o.sizes[orbit])
         # Complement inside the orbit's coordinates: all of them for a zero orbit, else those orthogonal to `signed`.
-        local = np.eye(len(members)) if zero_orbit[o] else _orthonormal_complement(signed)
+        local = np.eye(len(members)) if o.zero_orbit[orbit] else _orthonormal_complement(signed)
         for row in local:
             vec = np.zeros(d_out * d_in)
             vec[members] = row
@@ -247,6 +317,7 @@ def dimension_report(rep_in: Representation, rep_out: Representation) -> dict[st
 
 __all__ = [
     "BASIS_KINDS",
+    "OrbitBasis",
     "basis",
     "bias_basis",
     "clear_cache",
@@ -255,5 +326,6 @@ __all__ = [
     "expected_dimension",
     "invariant_basis",
     "nullspace_basis",
+    "orbit_basis",
     "random_basis",
 ]

@@ -236,12 +236,27 @@ def test_ablation_bases_are_not_equivariant(basis: str) -> None:
         assert_actor_critic_equivariant(model)
 
 
-def test_parameter_counts_are_matched() -> None:
+@pytest.mark.parametrize(("sizing", "low", "high"), [("parameters", 0.8, 1.2), ("channels", 1.6, 2.4), ("units", 0.4, 0.6)])
+@pytest.mark.parametrize("algo", [PPO, DQN])
+def test_sizing_sets_parameter_counts(algo: type, sizing: str, low: float, high: float) -> None:
+    """|G| = 2: "parameters" matches SB3's count, "channels" has about |G|x, "units" about 1/|G|x."""
     env = make_symmetric_env("CartPole-v1")
-    plain = PPO("MlpPolicy", env)
-    equivariant = PPO(EquivariantMlpPolicy, env)
+    policy = EquivariantMlpPolicy if algo is PPO else EquivariantDQNPolicy
+    kwargs = {"buffer_size": 1000} if algo is DQN else {}
+    plain = algo("MlpPolicy", env, **kwargs)
+    equivariant = algo(policy, env, policy_kwargs=dict(sizing=sizing), **kwargs)
     ratio = count_parameters(equivariant.policy) / count_parameters(plain.policy)
-    assert 0.8 < ratio < 1.2, ratio
+    assert low < ratio < high, ratio
+    assert equivariant.policy.sizing == sizing
+
+
+def test_default_sizing_is_channels_and_saved(tmp_path) -> None:
+    model = PPO(EquivariantMlpPolicy, make_symmetric_env("CartPole-v1"))
+    assert model.policy.mlp_extractor.channels_pi == 64  # SB3's width, in regular channels
+    model.save(tmp_path / "model.zip")
+    assert PPO.load(tmp_path / "model.zip").policy.sizing == "channels"
+    with pytest.raises(ValueError, match="unknown sizing"):
+        PPO(EquivariantMlpPolicy, make_symmetric_env("CartPole-v1"), policy_kwargs=dict(sizing="wide"))
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1", "sb3_equivariant/GridWorld-v0"])

@@ -109,7 +109,7 @@ def test_rl_zoo3_train_and_enjoy_equivariant(tmp_path: Path) -> None:
     assert type(model.policy) is EquivariantActorCriticPolicy and model.policy.basis == "equivariant"
     out = _zoo(
         "rl_zoo3.enjoy", "--algo", "ppo", "--env", "CartPole-v1", "--gym-packages", "sb3_equivariant", "-f", str(tmp_path),
-        "--exp-id", "1", "-n", "50", "--no-render", "--deterministic", "--device", "cpu", cwd=ROOT,
+        "--exp-id", "1", "-n", "600", "--no-render", "--deterministic", "--device", "cpu", cwd=ROOT,
     )  # fmt: skip
     assert "Atari Episode" in out.stdout or "Episode Reward" in out.stdout or "Mean reward" in out.stdout
 

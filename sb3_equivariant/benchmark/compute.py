@@ -14,8 +14,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 
 @dataclasses.dataclass(frozen=True)
 class Case:
@@ -51,19 +49,26 @@ def _pong(n: int) -> Any:
 
 
 def default_cases(scale: float = 1.0) -> list[Case]:
-    """CartPole (MLPs), GridWorld (the paper's nets) and Pong (NatureCNN-sized nets, 4 stacked frames)."""
+    """
+    CartPole (MLPs), GridWorld (the paper's nets) and Pong (NatureCNN-sized nets, 4 stacked frames): the baseline,
+    the equivariant policy at its default widths (``sizing="channels"``) and parameter-matched (``"parameters"``).
+    """
     from sb3_equivariant.benchmark.networks import SmallCnn
     from sb3_equivariant.policies import EquivariantCnnPolicy, EquivariantMlpPolicy
 
     grid_cnn = dict(channels=(16, 32), kernel_sizes=(7, 5), strides=(2, 1), pooling="mean", features_dim=512)
-    grid_eq = dict(channels=(8, 16), kernel_sizes=(7, 5), strides=(2, 1), pooling="max", features_channels=256)
+    grid_eq = dict(kernel_sizes=(7, 5), strides=(2, 1), pooling="max")
     return [
         Case(
             "CartPole-v1",
             _vec("CartPole-v1"),
             8,
             dict(n_steps=32, batch_size=256, n_epochs=20),
-            {"MLP [64, 64]": ("MlpPolicy", {}), "equivariant [45, 45]": (EquivariantMlpPolicy, {})},
+            {
+                "MLP [64, 64]": ("MlpPolicy", {}),
+                "equivariant [64, 64] (default)": (EquivariantMlpPolicy, {}),
+                "equivariant [45, 45] (parameters)": (EquivariantMlpPolicy, dict(sizing="parameters")),
+            },
             int(8192 * scale),
         ),
         Case(
@@ -76,7 +81,14 @@ def default_cases(scale: float = 1.0) -> list[Case]:
                     "CnnPolicy",
                     dict(features_extractor_class=SmallCnn, features_extractor_kwargs=grid_cnn, net_arch=[]),
                 ),
-                "equivariant 8/16, fc 256x4": (EquivariantCnnPolicy, dict(features_extractor_kwargs=grid_eq)),
+                "equivariant 16/32, fc 512 (default)": (
+                    EquivariantCnnPolicy,
+                    dict(features_extractor_kwargs=dict(grid_eq, channels=(16, 32), features_channels=512)),
+                ),
+                "equivariant 8/16, fc 256 (parameters)": (
+                    EquivariantCnnPolicy,
+                    dict(features_extractor_kwargs=dict(grid_eq, channels=(8, 16), features_channels=256)),
+                ),
             },
             int(4096 * scale),
         ),
@@ -85,7 +97,12 @@ def default_cases(scale: float = 1.0) -> list[Case]:
             _pong,
             8,
             dict(n_steps=128, batch_size=256, n_epochs=4),
-            {"NatureCNN": ("CnnPolicy", {}), "equivariant NatureCNN / sqrt(2)": (EquivariantCnnPolicy, {})},
+            {
+                "NatureCNN": ("CnnPolicy", {}),
+                "equivariant NatureCNN (default)": (EquivariantCnnPolicy, {}),
+                "equivariant NatureCNN / sqrt(2) (parameters)": (EquivariantCnnPolicy, dict(sizing="parameters")),
+                "equivariant NatureCNN / 2 (units)": (EquivariantCnnPolicy, dict(sizing="units")),
+            },
             int(2048 * scale),
         ),
     ]
@@ -162,13 +179,3 @@ def run(envs: list[str] | None = None, scale: float = 1.0, inference_calls: int 
     for case in cases:
         rows += measure(case, inference_calls)
     return rows
-
-
-def summary_ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """Training-throughput ratio (equivariant / reference) per env, for quick reporting."""
-    out = {}
-    for env in dict.fromkeys(r["env"] for r in rows):
-        ref, *others = [r for r in rows if r["env"] == env]
-        for other in others:
-            out[env] = float(np.round(other["train_steps_per_cpu_s"] / ref["train_steps_per_cpu_s"], 3))
-    return out

@@ -118,6 +118,7 @@ def _iqm(values: object) -> float:
 
 
 PAPER_METHODS = ("baseline", "equivariant", "nullspace", "random", "augment_random")
+SIZING_METHODS = ("baseline", "equivariant", "equivariant_parameters", "equivariant_units")
 
 PRESETS: dict[str, Experiment] = {
     e.name: e
@@ -235,6 +236,55 @@ PRESETS: dict[str, Experiment] = {
             4_096,
             20,
             description="GridWorld with PPO, 5 seeds, 100k steps",
+        ),
+        # Default widths: the same experiments with each sizing rule of the equivariant policies (docs/results.md).
+        Experiment(
+            "sizing_cartpole",
+            "ppo",
+            "ppo",
+            "CartPole-v1",
+            (*SIZING_METHODS, "augment_random", "symmetrised"),
+            tuple(range(10)),
+            40_000,
+            1_024,
+            20,
+            description="CartPole-v1, rl_zoo3 PPO: the equivariant sizing rules vs MlpPolicy and augmentation, 10 seeds",
+        ),
+        Experiment(
+            "sizing_acrobot",
+            "ppo",
+            "ppo",
+            "Acrobot-v1",
+            SIZING_METHODS,
+            tuple(range(10)),
+            100_000,
+            4_096,
+            10,
+            description="Acrobot-v1, rl_zoo3 PPO (normalize off): the equivariant sizing rules vs MlpPolicy, 10 seeds",
+        ),
+        Experiment(
+            "sizing_dqn_cartpole",
+            "dqn",
+            "dqn",
+            "CartPole-v1",
+            (*SIZING_METHODS, "replay_random"),
+            tuple(range(10)),
+            50_000,
+            2_000,
+            10,
+            description="CartPole-v1, rl_zoo3 DQN: the equivariant sizing rules vs MlpPolicy and replay augmentation, 10 seeds",
+        ),
+        Experiment(
+            "sizing_gridworld",
+            "ppo",
+            "ppo",
+            "sb3_equivariant/GridWorld-v0",
+            SIZING_METHODS,
+            tuple(range(5)),
+            50_000,
+            2_048,
+            20,
+            description="GridWorld, PPO: the paper's CNN at each equivariant sizing rule vs the CNN, 5 seeds, 50k steps",
         ),
     ]
 }

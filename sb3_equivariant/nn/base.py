@@ -11,7 +11,7 @@ import torch as th
 from torch import nn
 
 from sb3_equivariant.representation import ImageAction, Representation
-from sb3_equivariant.symmetrizer import BASIS_KINDS, basis, bias_basis
+from sb3_equivariant.symmetrizer import BASIS_KINDS, basis, bias_basis, orbit_basis
 
 FieldType = Representation | ImageAction
 
@@ -27,11 +27,15 @@ class BasisLayer(nn.Module):
     """
     Base of every layer whose weight is a linear combination of a fixed basis.
 
-    The dense weight ``W[c_out, r_out, c_in, r_in] = Σ_b coef[b, c_out, c_in] basis[b, r_out, r_in]`` is built with one
-    matrix product. In train mode (or whenever gradients are needed) it is rebuilt on every forward; in eval mode
-    without gradients it is built once and reused until the coefficients change (tracked by the tensors' version
-    counters, so ``load_state_dict`` and optimiser steps invalidate it). The basis and the cache are not part of the
-    ``state_dict``: a module saved in one mode loads strictly in the other.
+    The dense weight is ``W[c_out, r_out, c_in, r_in] = Σ_b coef[c_out, b, c_in] basis[b, r_out, r_in]``. For the
+    equivariant basis of (signed) permutation representations (weight tying: every entry belongs to at most one basis
+    element) it is a gather of the coefficients times a fixed scale, and the dense basis is never built
+    (:class:`~sb3_equivariant.symmetrizer.OrbitBasis`: memory linear in the weight's size, shared by every layer with
+    the same representations). Other bases (nullspace, random, non-monomial representations) are kept dense and
+    contracted with one matrix product. In train mode (or whenever gradients are needed) the weight is rebuilt on
+    every forward; in eval mode without gradients it is built once and reused until the coefficients change (tracked
+    by the tensors' version counters, so ``load_state_dict`` and optimizer steps invalidate it). Bases and the cache
+    are not part of the ``state_dict``: a module saved in one mode loads strictly in the other.
 
     :param rep_in: representation on one input channel block (``r_in`` may include the filter's spatial positions).
     :param rep_out: representation on one output channel block.
@@ -44,10 +48,10 @@ class BasisLayer(nn.Module):
 
     in_field: FieldType
     out_field: FieldType
-    weight_basis: th.Tensor
+    weight_basis: th.Tensor | None
     bias_basis: th.Tensor
-    _gather_index: th.Tensor
-    _gather_scale: th.Tensor
+    _basis_owner: th.Tensor | None
+    _basis_scale: th.Tensor | None
 
     def __init__(
         self,
@@ -64,8 +68,10 @@ class BasisLayer(nn.Module):
             raise ValueError(f"unknown basis {basis_kind!r}; choose one of {BASIS_KINDS}")
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"channels must be >= 1, got in_channels={in_channels}, out_channels={out_channels}")
-        weight_basis = basis(basis_kind, rep_in, rep_out, seed)
-        if len(weight_basis) == 0:
+        sparse = orbit_basis(rep_in, rep_out) if basis_kind == "equivariant" else None
+        dense = None if sparse is not None else basis(basis_kind, rep_in, rep_out, seed)
+        self.basis_size = sparse.size if sparse is not None else len(dense)  # type: ignore[arg-type]
+        if self.basis_size == 0:
             raise ValueError(
                 f"no {basis_kind} linear map exists from {rep_in} to {rep_out}: the basis is empty "
                 "(e.g. nothing maps invariant inputs to sign-flipping outputs)"
@@ -73,12 +79,20 @@ class BasisLayer(nn.Module):
         self.rep_in, self.rep_out = rep_in, rep_out
         self.in_channels, self.out_channels = in_channels, out_channels
         self.basis_kind = basis_kind
-        self.register_buffer("weight_basis", th.as_tensor(np.array(weight_basis), dtype=th.float32), persistent=False)
-        self.coefficients = nn.Parameter(th.empty(out_channels, len(weight_basis), in_channels))
+        if sparse is not None:
+            owner = th.tensor(sparse.owner.reshape(-1), dtype=th.long)
+            scale = th.tensor(sparse.scale, dtype=th.float32)[None, :, :, None]  # (1, r_out, r_in, 1)
+            self.register_buffer("_basis_owner", owner, persistent=False)
+            self.register_buffer("_basis_scale", scale, persistent=False)
+            self.register_buffer("weight_basis", None, persistent=False)
+        else:
+            self.register_buffer("_basis_owner", None, persistent=False)
+            self.register_buffer("_basis_scale", None, persistent=False)
+            self.register_buffer("weight_basis", th.as_tensor(np.array(dense), dtype=th.float32), persistent=False)
+        self.coefficients = nn.Parameter(th.empty(out_channels, self.basis_size, in_channels))
         b_basis = bias_basis(basis_kind, rep_out, seed) if bias else np.zeros((0, rep_out.dim))
         self.register_buffer("bias_basis", th.as_tensor(np.array(b_basis), dtype=th.float32), persistent=False)
         self.bias_coefficients = nn.Parameter(th.zeros(out_channels, len(b_basis))) if len(b_basis) else None
-        self._register_gather_index(np.asarray(weight_basis))
         self._cache: tuple[tuple[Any, ...], th.Tensor, th.Tensor | None] | None = None
         self.reset_parameters()
 
@@ -91,48 +105,24 @@ class BasisLayer(nn.Module):
         Variance-preserving init over the basis: each dense weight entry has, on average, variance ``gain² / fan_in``
         (He for ``gain=√2``), whatever the basis size. Bias coefficients start at zero, as in SB3.
         """
-        n_basis, r_out, r_in = self.weight_basis.shape
-        std = gain * math.sqrt(r_out * r_in / (n_basis * self.fan_in))
+        std = gain * math.sqrt(self.rep_out.dim * self.rep_in.dim / (self.basis_size * self.fan_in))
         with th.no_grad():
             self.coefficients.normal_(0.0, std)
             if self.bias_coefficients is not None:
                 self.bias_coefficients.zero_()
 
-    @property
-    def num_free_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    def _register_gather_index(self, weight_basis: np.ndarray) -> None:
-        """
-        Orbit (weight-tying) bases touch every dense entry at most once: then the dense weight is a gather of the
-        coefficients times a fixed scale, straight into the ``(C_out·r_out, C_in·r_in)`` layout, which is cheaper
-        than a matrix product followed by a transpose. Other bases (nullspace, random, non-monomial) use the product.
-        """
-        n_basis = len(weight_basis)
-        nonzero = np.abs(weight_basis) > 1e-12
-        self._gather = bool(np.all(nonzero.sum(axis=0) <= 1))
-        if not self._gather:
-            return
-        owner = np.argmax(nonzero, axis=0)  # (r_out, r_in): the basis element of each entry
-        scale = np.take_along_axis(weight_basis, owner[None], axis=0)[0]
-        co, ci = self.out_channels, self.in_channels
-        # coefficients are (C_out, n_basis, C_in): flat index = c_out·n_basis·C_in + b·C_in + c_in
-        index = (
-            np.arange(co)[:, None, None, None] * (n_basis * ci)
-            + owner[None, :, None, :] * ci
-            + np.arange(ci)[None, None, :, None]
-        )
-        self.register_buffer("_gather_index", th.as_tensor(index.reshape(-1), dtype=th.long), persistent=False)
-        self.register_buffer("_gather_scale", th.as_tensor(scale[None, :, None, :], dtype=th.float32), persistent=False)
-
     def _build_weight(self) -> th.Tensor:
         co, ci = self.out_channels, self.in_channels
-        n_basis, r_out, r_in = self.weight_basis.shape
-        if self._gather:
-            tied = th.gather(self.coefficients.reshape(-1), 0, self._gather_index).view(co, r_out, ci, r_in)
-            return (tied * self._gather_scale).view(co * r_out, ci * r_in)
+        r_out, r_in = self.rep_out.dim, self.rep_in.dim
+        if self._basis_owner is not None and self._basis_scale is not None:
+            # W[o, r, i, s] = scale[r, s] · coef[o, owner[r, s], i]: one gather along the basis axis
+            tied = self.coefficients.index_select(1, self._basis_owner).view(co, r_out, r_in, ci) * self._basis_scale
+            return tied.transpose(2, 3).reshape(co * r_out, ci * r_in)
+        assert self.weight_basis is not None
         # W[o, r, i, s] = Σ_b coef[o, b, i] basis[b, r, s], one batched product over output channels
-        flat = self.coefficients.transpose(1, 2).reshape(co * ci, n_basis) @ self.weight_basis.reshape(n_basis, r_out * r_in)
+        flat = self.coefficients.transpose(1, 2).reshape(co * ci, self.basis_size) @ self.weight_basis.reshape(
+            self.basis_size, r_out * r_in
+        )
         return flat.view(co, ci, r_out, r_in).transpose(1, 2).reshape(co * r_out, ci * r_in)
 
     def _build_bias(self) -> th.Tensor | None:

@@ -113,5 +113,5 @@ class EquivariantConv2d(BasisLayer):
         return (
             f"{self.spatial.name}: {self.channel_rep_in.name} x{self.in_channels} -> {self.rep_out.name} x{self.out_channels}, "
             f"kernel={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-            f"basis={self.basis_kind}({self.weight_basis.shape[0]})"
+            f"basis={self.basis_kind}({self.basis_size})"
         )

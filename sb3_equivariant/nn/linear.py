@@ -70,5 +70,5 @@ class EquivariantLinear(BasisLayer):
     def extra_repr(self) -> str:
         return (
             f"{self.rep_in.name} x{self.in_channels} -> {self.rep_out.name} x{self.out_channels}, "
-            f"basis={self.basis_kind}({self.weight_basis.shape[0]}), bias={self.bias_coefficients is not None}"
+            f"basis={self.basis_kind}({self.basis_size}), bias={self.bias_coefficients is not None}"
         )

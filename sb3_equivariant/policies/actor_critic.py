@@ -17,9 +17,11 @@ from torch import nn
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import EquivariantLinear
 from sb3_equivariant.policies.common import (
+    DEFAULT_SIZING,
     EquivariantMlpExtractor,
     ObsPreprocessor,
     action_std_orbits,
+    check_sizing,
     export_module,
     extractor_kwargs,
     features_field,
@@ -37,6 +39,7 @@ class _EquivariantActorCriticMixin:
 
     symmetry: Symmetry
     basis: str
+    sizing: str
     _equivariant_net_arch: dict[str, list[int]]
     activation_fn: type[nn.Module]
     log_std: nn.Parameter
@@ -52,6 +55,7 @@ class _EquivariantActorCriticMixin:
         features_extractor_class: type[BaseFeaturesExtractor],
         features_extractor_kwargs: dict[str, Any] | None,
         use_sde: bool = False,
+        sizing: str = DEFAULT_SIZING,
     ) -> dict[str, Any]:
         """Resolve the symmetry before SB3 builds anything; return the kwargs to pass on to SB3's ``__init__``."""
         check_pairing(type(self))  # type: ignore[arg-type]
@@ -64,11 +68,14 @@ class _EquivariantActorCriticMixin:
             raise SymmetryError(f"equivariant policies support Discrete and 1-d Box actions, got {action_space}")
         self.symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
         self.basis = basis
-        self._equivariant_net_arch = parse_net_arch(net_arch, len(self.symmetry))
+        self.sizing = check_sizing(sizing)
+        self._equivariant_net_arch = parse_net_arch(net_arch, len(self.symmetry), sizing)
         return dict(
             net_arch=self._equivariant_net_arch,
             features_extractor_class=features_extractor_class,
-            features_extractor_kwargs=extractor_kwargs(features_extractor_class, features_extractor_kwargs, self.symmetry, basis),
+            features_extractor_kwargs=extractor_kwargs(
+                features_extractor_class, features_extractor_kwargs, self.symmetry, basis, sizing
+            ),
         )
 
     def _build_mlp_extractor(self) -> None:
@@ -119,7 +126,7 @@ class _EquivariantActorCriticMixin:
         return super()._get_action_dist_from_latent(latent_pi)  # type: ignore[misc]
 
     def _equivariant_constructor_parameters(self, data: dict[str, Any]) -> dict[str, Any]:
-        data.update(symmetry=self.symmetry, basis=self.basis)
+        data.update(symmetry=self.symmetry, basis=self.basis, sizing=self.sizing)
         data["net_arch"] = self._equivariant_net_arch
         return data
 
@@ -140,7 +147,10 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
         the algorithm is given (made with ``make_symmetric_env`` & co.).
     :param basis: ``"equivariant"`` (default), or the paper's ablations ``"nullspace"`` / ``"random"``.
     :param net_arch: hidden widths in channels of the regular representation (``|G|`` units each); default: SB3's
-        ``[64, 64]`` divided by ``√|G|``, about the same number of parameters as SB3's default MlpPolicy.
+        ``[64, 64]`` read by ``sizing``.
+    :param sizing: how default widths (``net_arch``, and the CNN extractor's channels) are chosen when not given:
+        ``"channels"`` (default: SB3's widths counted in regular channels), ``"parameters"`` (divided by ``√|G|``: about
+        SB3's parameter count, for parameter-matched comparisons) or ``"units"`` (divided by ``|G|``: SB3's units).
     """
 
     def __init__(
@@ -154,6 +164,7 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
         use_sde: bool = False,
         symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
+        sizing: str = DEFAULT_SIZING,
         **kwargs: Any,
     ):
         kwargs |= self._prepare(
@@ -165,6 +176,7 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
             features_extractor_class,
             features_extractor_kwargs,
             use_sde,
+            sizing,
         )
         super().__init__(observation_space, action_space, lr_schedule, use_sde=use_sde, **kwargs)
 
@@ -218,10 +230,18 @@ class MaskableEquivariantActorCriticPolicy(_EquivariantActorCriticMixin, Maskabl
         features_extractor_kwargs: dict[str, Any] | None = None,
         symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
+        sizing: str = DEFAULT_SIZING,
         **kwargs: Any,
     ):
         kwargs |= self._prepare(
-            observation_space, action_space, symmetry, basis, net_arch, features_extractor_class, features_extractor_kwargs
+            observation_space,
+            action_space,
+            symmetry,
+            basis,
+            net_arch,
+            features_extractor_class,
+            features_extractor_kwargs,
+            sizing=sizing,
         )
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 

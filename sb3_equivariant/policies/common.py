@@ -27,6 +27,12 @@ NO_SYMMETRY_HELP = (
 )
 
 
+#: How default widths are read when ``net_arch`` / ``channels`` are not given (see :func:`default_width`).
+SIZINGS = ("channels", "parameters", "units")
+#: The default sizing of every equivariant policy, chosen by measurement (docs/results.md, "Default widths").
+DEFAULT_SIZING = "channels"
+
+
 def resolve_symmetry(
     symmetry: Symmetry | str | None, observation_space: spaces.Space, action_space: spaces.Space, basis: str
 ) -> Symmetry:
@@ -58,12 +64,17 @@ def extractor_kwargs(
     features_extractor_kwargs: dict[str, Any] | None,
     symmetry: Symmetry,
     basis: str,
+    sizing: str = DEFAULT_SIZING,
 ) -> dict[str, Any]:
-    """Hand the symmetry and basis kind to an equivariant features extractor (SB3's FlattenExtractor takes neither)."""
+    """Hand the symmetry, basis kind and sizing to an equivariant features extractor (SB3's FlattenExtractor takes none)."""
+    from sb3_equivariant.policies.extractors import EquivariantCnnExtractor
+
     kwargs = dict(features_extractor_kwargs or {})
     if features_extractor_class is not FlattenExtractor:
         kwargs.setdefault("symmetry", symmetry)
         kwargs.setdefault("basis", basis)
+    if isinstance(features_extractor_class, type) and issubclass(features_extractor_class, EquivariantCnnExtractor):
+        kwargs.setdefault("sizing", sizing)
     return kwargs
 
 
@@ -131,15 +142,32 @@ def _hwc_flat(action: ImageAction, height: int, width: int) -> Representation:
     return Representation.from_monomial(rep.group, inverse[rep.permutations[:, order]], rep.signs[:, order], name=rep.name)
 
 
-def default_width(width: int, group_order: int) -> int:
-    """Channels of the regular representation with about the parameters of a plain layer of ``width`` units."""
-    return max(1, round(width / math.sqrt(group_order)))
+def check_sizing(sizing: str) -> str:
+    if sizing not in SIZINGS:
+        raise ValueError(f"unknown sizing {sizing!r}; choose one of {SIZINGS}")
+    return sizing
 
 
-def parse_net_arch(net_arch: list[int] | dict[str, list[int]] | None, group_order: int) -> dict[str, list[int]]:
-    """SB3's ``net_arch`` in channels of the regular representation; ``None``: SB3's default [64, 64] matched in size."""
+def default_width(width: int, group_order: int, sizing: str = DEFAULT_SIZING) -> int:
+    """
+    Channels of the regular representation (``|G|`` units each) that stand in for a plain layer of ``width`` units.
+
+    :param width: the plain layer's width in SB3's default network (64 for MLPs, NatureCNN's 32/64/64/512).
+    :param group_order: ``|G|``.
+    :param sizing: ``"channels"``: ``width`` channels (SB3's width counted in channels: ``|G|``× the units, about
+        ``|G|``× the parameters); ``"parameters"``: ``width / √|G|`` (about SB3's parameter count, the paper's sizing
+        for fair comparisons); ``"units"``: ``width / |G|`` (SB3's number of units, about ``1/|G|`` of its parameters).
+    """
+    divisor = {"channels": 1.0, "parameters": math.sqrt(group_order), "units": float(group_order)}[check_sizing(sizing)]
+    return max(1, round(width / divisor))
+
+
+def parse_net_arch(
+    net_arch: list[int] | dict[str, list[int]] | None, group_order: int, sizing: str = DEFAULT_SIZING
+) -> dict[str, list[int]]:
+    """SB3's ``net_arch`` in channels of the regular representation; ``None``: SB3's default [64, 64] by ``sizing``."""
     if net_arch is None:
-        hidden = [default_width(64, group_order)] * 2
+        hidden = [default_width(64, group_order, sizing)] * 2
         return {"pi": hidden, "vf": list(hidden)}
     if isinstance(net_arch, dict):
         return {"pi": list(net_arch.get("pi", [])), "vf": list(net_arch.get("vf", []))}

@@ -15,7 +15,9 @@ from torch import nn
 from sb3_equivariant.envs.symmetry import Symmetry
 from sb3_equivariant.nn import EquivariantLinear
 from sb3_equivariant.policies.common import (
+    DEFAULT_SIZING,
     ObsPreprocessor,
+    check_sizing,
     default_width,
     equivariant_mlp,
     export_module,
@@ -50,6 +52,7 @@ class _SymmetricNetArgs:
     net_args: dict[str, Any]
     symmetry: Symmetry
     basis: str
+    sizing: str
 
     def _prepare(
         self,
@@ -60,17 +63,22 @@ class _SymmetricNetArgs:
         net_arch: list[int] | None,
         features_extractor_class: type[BaseFeaturesExtractor],
         features_extractor_kwargs: dict[str, Any] | None,
+        sizing: str,
     ) -> dict[str, Any]:
         """Resolve the symmetry before SB3 builds anything; return the kwargs to pass on to SB3's ``__init__``."""
         check_pairing(type(self))  # type: ignore[arg-type]
         self.symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
         self.basis = basis
+        self.sizing = check_sizing(sizing)
         if net_arch is None:
-            net_arch = [] if features_extractor_class is EquivariantCnnExtractor else [default_width(64, len(self.symmetry))] * 2
+            cnn = features_extractor_class is EquivariantCnnExtractor
+            net_arch = [] if cnn else [default_width(64, len(self.symmetry), sizing)] * 2
         return dict(
             net_arch=net_arch,
             features_extractor_class=features_extractor_class,
-            features_extractor_kwargs=extractor_kwargs(features_extractor_class, features_extractor_kwargs, self.symmetry, basis),
+            features_extractor_kwargs=extractor_kwargs(
+                features_extractor_class, features_extractor_kwargs, self.symmetry, basis, sizing
+            ),
         )
 
     def _equivariant_net_args(self) -> dict[str, Any]:
@@ -99,7 +107,9 @@ class EquivariantDQNPolicy(_SymmetricNetArgs, DQNPolicy):
 
     :param symmetry: the env's :class:`Symmetry` or a registered env id; default: found on the algorithm's env.
     :param basis: ``"equivariant"``, ``"nullspace"`` or ``"random"``.
-    :param net_arch: hidden widths in regular channels; default SB3's ``[64, 64]`` divided by ``√|G|``.
+    :param net_arch: hidden widths in regular channels; default SB3's ``[64, 64]`` read by ``sizing``.
+    :param sizing: how default widths are chosen: ``"channels"`` (default), ``"parameters"`` or ``"units"`` (see
+        :class:`~sb3_equivariant.policies.EquivariantActorCriticPolicy`).
     """
 
     def __init__(
@@ -112,10 +122,18 @@ class EquivariantDQNPolicy(_SymmetricNetArgs, DQNPolicy):
         features_extractor_kwargs: dict[str, Any] | None = None,
         symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
+        sizing: str = DEFAULT_SIZING,
         **kwargs: Any,
     ):
         kwargs |= self._prepare(
-            observation_space, action_space, symmetry, basis, net_arch, features_extractor_class, features_extractor_kwargs
+            observation_space,
+            action_space,
+            symmetry,
+            basis,
+            net_arch,
+            features_extractor_class,
+            features_extractor_kwargs,
+            sizing,
         )
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
@@ -123,7 +141,7 @@ class EquivariantDQNPolicy(_SymmetricNetArgs, DQNPolicy):
         return EquivariantQNetwork(**self._equivariant_net_args()).to(self.device)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), "symmetry": self.symmetry, "basis": self.basis}
+        return {**super()._get_constructor_parameters(), "symmetry": self.symmetry, "basis": self.basis, "sizing": self.sizing}
 
 
 class EquivariantCnnDQNPolicy(EquivariantDQNPolicy):
@@ -173,10 +191,18 @@ class EquivariantQRDQNPolicy(_SymmetricNetArgs, QRDQNPolicy):
         features_extractor_kwargs: dict[str, Any] | None = None,
         symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
+        sizing: str = DEFAULT_SIZING,
         **kwargs: Any,
     ):
         kwargs |= self._prepare(
-            observation_space, action_space, symmetry, basis, net_arch, features_extractor_class, features_extractor_kwargs
+            observation_space,
+            action_space,
+            symmetry,
+            basis,
+            net_arch,
+            features_extractor_class,
+            features_extractor_kwargs,
+            sizing,
         )
         super().__init__(observation_space, action_space, lr_schedule, n_quantiles=n_quantiles, **kwargs)
 
@@ -184,7 +210,7 @@ class EquivariantQRDQNPolicy(_SymmetricNetArgs, QRDQNPolicy):
         return EquivariantQuantileNetwork(**self._equivariant_net_args()).to(self.device)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), "symmetry": self.symmetry, "basis": self.basis}
+        return {**super()._get_constructor_parameters(), "symmetry": self.symmetry, "basis": self.basis, "sizing": self.sizing}
 
 
 class EquivariantCnnQRDQNPolicy(EquivariantQRDQNPolicy):

@@ -11,7 +11,7 @@ from torch import nn
 
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import EquivariantConv2d, EquivariantLinear, GlobalPool2d
-from sb3_equivariant.policies.common import default_width
+from sb3_equivariant.policies.common import DEFAULT_SIZING, default_width
 from sb3_equivariant.representation import ImageAction, copies, regular
 
 
@@ -23,19 +23,20 @@ class EquivariantCnnExtractor(BaseFeaturesExtractor):
     linear layer (``"max"`` / ``"mean"``, as the paper's GridWorld net). The output is ``out_channels`` copies of the
     regular representation (``features_dim = out_channels · |G|``).
 
-    Channel counts are in copies of the regular representation. ``None`` means NatureCNN's sizes divided by
-    ``√|G|`` (about the same number of parameters as NatureCNN).
+    Channel counts are in copies of the regular representation. ``None`` means NatureCNN's sizes read by ``sizing``
+    (see :func:`~sb3_equivariant.policies.common.default_width`).
 
     :param observation_space: a channel-first image space.
     :param symmetry: the env's symmetry; its observation action must be an :class:`ImageAction`.
-    :param channels: convolution channels; default NatureCNN's (32, 64, 64) matched in size.
+    :param channels: convolution channels; default NatureCNN's (32, 64, 64) read by ``sizing``.
     :param kernel_sizes: kernel sizes; default (8, 4, 3).
     :param strides: strides; default (4, 2, 1).
     :param paddings: paddings; default 0.
-    :param features_channels: output channels; default 512 matched in size.
+    :param features_channels: output channels; default NatureCNN's 512 read by ``sizing``.
     :param pooling: ``"flatten"``, ``"max"`` or ``"mean"``.
     :param activation_fn: activation (pointwise, so equivariant on regular channels).
     :param basis: ``"equivariant"``, ``"nullspace"`` or ``"random"``.
+    :param sizing: how default widths are chosen: ``"channels"``, ``"parameters"`` or ``"units"``.
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class EquivariantCnnExtractor(BaseFeaturesExtractor):
         pooling: str = "flatten",
         activation_fn: type[nn.Module] = nn.ReLU,
         basis: str = "equivariant",
+        sizing: str = DEFAULT_SIZING,
     ):
         action = symmetry.obs_action
         if not isinstance(action, ImageAction):
@@ -61,13 +63,13 @@ class EquivariantCnnExtractor(BaseFeaturesExtractor):
             )
         group = action.group
         order = group.order
-        channels = list(channels) if channels is not None else [default_width(c, order) for c in (32, 64, 64)]
+        channels = list(channels) if channels is not None else [default_width(c, order, sizing) for c in (32, 64, 64)]
         paddings = list(paddings) if paddings is not None else [0] * len(channels)
         if not len(channels) == len(kernel_sizes) == len(strides) == len(paddings):
             raise ValueError("channels, kernel_sizes, strides and paddings must have the same length")
         if pooling not in ("flatten", "max", "mean"):
             raise ValueError(f"pooling must be 'flatten', 'max' or 'mean', got {pooling!r}")
-        features_channels = features_channels if features_channels is not None else default_width(512, order)
+        features_channels = features_channels if features_channels is not None else default_width(512, order, sizing)
         super().__init__(observation_space, features_dim=features_channels * order)
 
         layers: list[nn.Module] = []
