@@ -186,11 +186,13 @@ def test_target_networks_follow_polyak_updates(case: str) -> None:
     th.testing.assert_close(cached, fresh, atol=1e-6, rtol=0)
 
 
-def test_default_sizes_match_sb3() -> None:
+@pytest.mark.parametrize("sizing, low, high", [("parameters", 0.9, 1.1), ("channels", 1.8, 2.2), ("units", 0.4, 0.6)])
+def test_default_sizes(sizing: str, low: float, high: float) -> None:
     env = make_symmetric_env("Pendulum-v1")
     for algo, policy in ((SAC, EquivariantSACPolicy), (TD3, EquivariantTD3Policy)):
-        ratio = count_parameters(algo(policy, env).policy) / count_parameters(algo("MlpPolicy", env).policy)
-        assert 0.9 < ratio < 1.1, (algo, ratio)
+        model = algo(policy, env, policy_kwargs=dict(sizing=sizing))
+        ratio = count_parameters(model.policy) / count_parameters(algo("MlpPolicy", env).policy)
+        assert low < ratio < high, (algo, ratio)
 
 
 def test_ablation_basis_breaks_the_symmetry() -> None:

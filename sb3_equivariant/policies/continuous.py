@@ -13,7 +13,9 @@ from torch import nn
 
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.policies.common import (
+    DEFAULT_SIZING,
     ObsPreprocessor,
+    check_sizing,
     default_width,
     equivariant_mlp,
     export_module,
@@ -120,6 +122,7 @@ class EquivariantContinuousMixin:
 
     symmetry: Symmetry
     basis: str
+    sizing: str
     actor_kwargs: dict[str, Any]
     critic_kwargs: dict[str, Any]
 
@@ -134,6 +137,7 @@ class EquivariantContinuousMixin:
         features_extractor_kwargs: dict[str, Any] | None,
         use_sde: bool,
         default_arch: list[int],
+        sizing: str = DEFAULT_SIZING,
     ) -> dict[str, Any]:
         """Return the kwargs to pass on to SB3's ``__init__``; ``default_arch`` is SB3's default ``net_arch`` in units."""
         check_pairing(type(self))  # type: ignore[arg-type]
@@ -147,12 +151,15 @@ class EquivariantContinuousMixin:
         self.symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
         check_action_bounds(self.symmetry, action_space)
         self.basis = basis
+        self.sizing = check_sizing(sizing)
         if net_arch is None:
-            net_arch = [default_width(width, len(self.symmetry)) for width in default_arch]
+            net_arch = [default_width(width, len(self.symmetry), sizing) for width in default_arch]
         return dict(
             net_arch=net_arch,
             features_extractor_class=features_extractor_class,
-            features_extractor_kwargs=extractor_kwargs(features_extractor_class, features_extractor_kwargs, self.symmetry, basis),
+            features_extractor_kwargs=extractor_kwargs(
+                features_extractor_class, features_extractor_kwargs, self.symmetry, basis, sizing
+            ),
         )
 
     def _equivariant_kwargs(self, kwargs: dict[str, Any], features_extractor: BaseFeaturesExtractor | None) -> dict[str, Any]:
@@ -164,7 +171,7 @@ class EquivariantContinuousMixin:
         return critic.to(self.device)  # type: ignore[attr-defined]
 
     def _equivariant_constructor_parameters(self, data: dict[str, Any]) -> dict[str, Any]:
-        return {**data, "symmetry": self.symmetry, "basis": self.basis}
+        return {**data, "symmetry": self.symmetry, "basis": self.basis, "sizing": self.sizing}
 
     def export(self) -> nn.Module:
         """A plain torch module (dense weights) computing the deterministic action, in the env's bounds, from raw obs."""

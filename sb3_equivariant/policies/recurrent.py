@@ -18,6 +18,7 @@ from sb3_equivariant.envs.symmetry import Symmetry
 from sb3_equivariant.nn import EquivariantLinear
 from sb3_equivariant.policies.actor_critic import _EquivariantActorCriticMixin
 from sb3_equivariant.policies.common import (
+    DEFAULT_SIZING,
     EquivariantMlpExtractor,
     ObsPreprocessor,
     default_width,
@@ -120,8 +121,10 @@ class EquivariantRecurrentActorCriticPolicy(_EquivariantActorCriticMixin, Recurr
     :param symmetry: the env's :class:`Symmetry` or a registered env id; default: found on the algorithm's env.
     :param basis: ``"equivariant"`` (default), or the paper's ablations ``"nullspace"`` / ``"random"``.
     :param lstm_hidden_size: LSTM state size in channels of the regular representation (``|G|`` units each); default:
-        sb3-contrib's 256 units divided by ``√|G|``.
-    :param net_arch: hidden widths after the LSTM in regular channels; default: SB3's ``[64, 64]`` divided by ``√|G|``.
+        sb3-contrib's 256 read by ``sizing``.
+    :param net_arch: hidden widths after the LSTM in regular channels; default: SB3's ``[64, 64]`` read by ``sizing``.
+    :param sizing: how default widths are chosen when not given: ``"channels"`` (default), ``"parameters"`` or
+        ``"units"`` (see :func:`~sb3_equivariant.policies.common.default_width`).
     """
 
     def __init__(
@@ -135,6 +138,7 @@ class EquivariantRecurrentActorCriticPolicy(_EquivariantActorCriticMixin, Recurr
         use_sde: bool = False,
         symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
+        sizing: str = DEFAULT_SIZING,
         lstm_hidden_size: int | None = None,
         n_lstm_layers: int = 1,
         lstm_kwargs: dict[str, Any] | None = None,
@@ -149,11 +153,12 @@ class EquivariantRecurrentActorCriticPolicy(_EquivariantActorCriticMixin, Recurr
             features_extractor_class,
             features_extractor_kwargs,
             use_sde,
+            sizing,
         )
         if lstm_kwargs:
             raise ValueError(f"lstm_kwargs {sorted(lstm_kwargs)} are nn.LSTM options; EquivariantLSTM takes none")
         group = self.symmetry.group
-        self.lstm_channels = lstm_hidden_size if lstm_hidden_size is not None else default_width(256, group.order)
+        self.lstm_channels = lstm_hidden_size if lstm_hidden_size is not None else default_width(256, group.order, sizing)
         super().__init__(
             observation_space,
             action_space,

@@ -12,7 +12,7 @@ from torch import nn
 
 from sb3_equivariant.envs.symmetry import Symmetry
 from sb3_equivariant.nn import EquivariantLinear
-from sb3_equivariant.policies.common import equivariant_mlp, features_field
+from sb3_equivariant.policies.common import DEFAULT_SIZING, equivariant_mlp, features_field
 from sb3_equivariant.policies.continuous import EquivariantContinuousMixin, unsigned
 from sb3_equivariant.policies.extractors import EquivariantCnnExtractor
 
@@ -55,7 +55,10 @@ class EquivariantSACPolicy(EquivariantContinuousMixin, SACPolicy):
     :param symmetry: the env's :class:`Symmetry` or a registered env id; default: found on the algorithm's env.
     :param basis: ``"equivariant"`` (default), or the paper's ablations ``"nullspace"`` / ``"random"``.
     :param net_arch: hidden widths in channels of the regular representation (``|G|`` units each), a list or
-        ``dict(pi=[...], qf=[...])``; default: SB3's ``[256, 256]`` divided by ``√|G|``.
+        ``dict(pi=[...], qf=[...])``; default: SB3's ``[256, 256]`` read by ``sizing``.
+    :param sizing: how default widths (``net_arch``, and the CNN extractor's channels) are chosen when not given:
+        ``"channels"`` (default: SB3's widths as channels), ``"parameters"`` (divided by ``√|G|``: about SB3's
+        parameter count) or ``"units"`` (divided by ``|G|``); see :func:`~sb3_equivariant.policies.common.default_width`.
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class EquivariantSACPolicy(EquivariantContinuousMixin, SACPolicy):
         features_extractor_kwargs: dict[str, Any] | None = None,
         symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
+        sizing: str = DEFAULT_SIZING,
         **kwargs: Any,
     ):
         kwargs |= self._prepare(
@@ -82,6 +86,7 @@ class EquivariantSACPolicy(EquivariantContinuousMixin, SACPolicy):
             features_extractor_kwargs,
             use_sde,
             default_arch=[256, 256],
+            sizing=sizing,
         )
         super().__init__(observation_space, action_space, lr_schedule, activation_fn=activation_fn, use_sde=use_sde, **kwargs)
 
