@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import torch as th
+import torch.nn.functional as F
 from gymnasium import spaces
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
@@ -84,9 +85,11 @@ class EquivariantLSTM(nn.Module):
         for layer in range(self.num_layers):
             h, c = state[0][layer], state[1][layer]
             from_input = self.input_maps[layer](sequence)  # the whole sequence at once
+            # The recurrent weight is built from its coefficients once per call, not once per step.
+            recurrent_weight, _ = cast(EquivariantLinear, self.hidden_maps[layer]).weight_and_bias()
             outputs = []
             for step in from_input:
-                i, f, g, o = (step + self.hidden_maps[layer](h)).chunk(4, dim=-1)
+                i, f, g, o = (step + F.linear(h, recurrent_weight)).chunk(4, dim=-1)
                 c = th.sigmoid(f) * c + th.sigmoid(i) * th.tanh(g)
                 h = th.sigmoid(o) * th.tanh(c)
                 outputs.append(h)
