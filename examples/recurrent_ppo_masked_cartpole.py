@@ -3,7 +3,7 @@
 The policy sees [x, theta] only and must infer the velocities from the history; its LSTM state carries copies of the
 regular representation of the mirror group, so a mirrored observation sequence gives the mirrored action sequence.
 
-python examples/recurrent_ppo_masked_cartpole.py   (100k steps: about 15 minutes on a free CPU core)
+python examples/recurrent_ppo_masked_cartpole.py   (100k steps, 20 epochs per rollout: slow on a CPU)
 """
 
 from sb3_contrib import RecurrentPPO
@@ -34,4 +34,4 @@ model.learn(total_timesteps=100_000)
 
 mean, std = evaluate_policy(model, make_symmetric_vec_env(MASKED_CARTPOLE_ID, n_envs=1, seed=1), n_eval_episodes=10)
 print(f"mean return after 100k steps: {mean:.1f} +/- {std:.1f}")
-print("for reference: 500 is the maximum (solved at 475); without memory a policy cannot see the velocities")
+print("for reference: 500 is the maximum (solved at 475); random actions score 23.7 +/- 12.2 (100 episodes)")

@@ -1,6 +1,6 @@
 """SAC with an equivariant actor and invariant critics on Pendulum-v1: the mirror th -> -th flips the torque.
 
-python examples/sac_pendulum.py   (20k SAC steps: about 10 minutes on a free CPU core)
+python examples/sac_pendulum.py   (20k SAC steps, one gradient step per env step)
 """
 
 import numpy as np
@@ -23,4 +23,5 @@ print(f"max |pi(mirrored s) + pi(s)|: {np.abs(mirrored + torque).max():.1e}")
 
 mean, std = evaluate_policy(model, Monitor(make_symmetric_env("Pendulum-v1")), n_eval_episodes=10)
 print(f"mean return after 20k steps: {mean:.1f} +/- {std:.1f}")
-print("for reference: random torques score about -1200; a swing-up held upright scores above -200 (typically -150)")
+print("for reference: random torques score -1208 +/- 294 (100 episodes); a policy that swings the pendulum up and holds it")
+print("upright scores above -200, the threshold of the benchmark preset pendulum_sac")
