@@ -218,3 +218,16 @@ def test_errors() -> None:
     env = gym.wrappers.RescaleAction(PlaneImageEnv(), np.float32(-1), np.array([1, 2], np.float32))
     with pytest.raises(SymmetryError, match="does not map the action box"):
         SAC(EquivariantCnnSACPolicy, env, policy_kwargs=dict(CNN))
+
+
+def test_exported_actor_runs_in_onnxruntime(tmp_path) -> None:
+    onnxruntime = pytest.importorskip("onnxruntime")
+    model = _model("TD3 Walker2d")
+    exported = model.policy.export()
+    obs = th.as_tensor(_obs_batch(model))
+    path = str(tmp_path / "actor.onnx")
+    th.onnx.export(
+        exported, (obs,), path, input_names=["obs"], output_names=["action"], dynamic_axes={"obs": {0: "batch"}}, dynamo=False
+    )
+    (action,) = onnxruntime.InferenceSession(path).run(None, {"obs": obs.numpy()})
+    np.testing.assert_allclose(action, model.predict(obs.numpy(), deterministic=True)[0], atol=1e-5)
