@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # The CPU build of torch; an unpinned torch would pull a multi-GB CUDA build.
 TORCH_PIN ?= torch==2.13.0
-EXTRAS ?= tests,atari,box2d,mujoco,export,zoo
+EXTRAS ?= tests,atari,box2d,mujoco,export,zoo,ray
 
 .PHONY: venv install demo test test-all lint format type clean
 

@@ -10,7 +10,7 @@ import pytest
 from rliable import metrics
 from torch import nn
 
-from sb3_equivariant.benchmark import runner
+from sb3_equivariant.benchmark import checkpoint, runner
 from sb3_equivariant.benchmark.__main__ import main
 from sb3_equivariant.benchmark.aggregate import markdown_table, run_scores, summarize
 from sb3_equivariant.benchmark.config import (
@@ -26,6 +26,7 @@ from sb3_equivariant.benchmark.config import (
 from sb3_equivariant.benchmark.plots import aggregate_plot, learning_curves
 from sb3_equivariant.benchmark.presets import PRESETS, Experiment
 from sb3_equivariant.benchmark.runner import RunSpec, curve_text, read_curve, run_one
+from sb3_equivariant.benchmark.storage import RunLock
 from sb3_equivariant.envs import symmetry_for
 
 CONFIGS = ("ppo", "ppo_paper", "a2c", "dqn", "qrdqn")
@@ -165,21 +166,21 @@ def test_run_one_writes_and_skips(tmp_path: Path) -> None:
 
 
 def test_run_one_resumes_after_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_save = runner._save_checkpoint
+    real_save = checkpoint.save_checkpoint
 
     def save_then_crash(*args: object, **kwargs: object) -> None:
         real_save(*args, **kwargs)  # type: ignore[arg-type]
         raise RuntimeError("simulated crash")
 
     spec = _spec(config="dqn", algo="dqn", method="replay_random", n_timesteps=1200, eval_freq=400)
-    monkeypatch.setattr(runner, "_save_checkpoint", save_then_crash)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save_then_crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_one(spec, str(tmp_path / "res"), str(tmp_path / "ckpt"), checkpoint_seconds=0)
     ckpt = tmp_path / "ckpt" / spec.relative_dir()
     assert (ckpt / "checkpoint" / "replay_buffer.pkl").exists()
-    assert not (ckpt / "lock").exists()
+    assert not (tmp_path / "res" / spec.relative_dir() / ".lock").exists()
     assert json.loads((ckpt / "checkpoint" / "state.json").read_text())["num_timesteps"] == 400
-    monkeypatch.setattr(runner, "_save_checkpoint", real_save)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", real_save)
     assert run_one(spec, str(tmp_path / "res"), str(tmp_path / "ckpt"))["status"] == "done"
     run_dir = tmp_path / "res" / spec.relative_dir()
     assert [r["step"] for r in read_curve(run_dir / "curve.csv")] == [0, 400, 800, 1200]
@@ -189,9 +190,14 @@ def test_run_one_resumes_after_crash(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_run_one_respects_lock(tmp_path: Path) -> None:
     spec = _spec()
-    lock = tmp_path / "ckpt" / spec.relative_dir() / "lock"
-    lock.parent.mkdir(parents=True)
-    lock.write_text(str(__import__("os").getpid()))  # held by a live process (us)
+    lock = RunLock(tmp_path / "res" / spec.relative_dir() / ".lock")
+    assert lock.acquire()  # held by a live process (us), from a grid with other checkpoints
+    for ckpt_root in ("ckpt", "other_ckpt"):
+        assert run_one(spec, str(tmp_path / "res"), str(tmp_path / ckpt_root))["status"] == "locked"
+    lock.release()
+    legacy = tmp_path / "ckpt" / spec.relative_dir() / "lock"  # an earlier runner's lock: a live pid
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text(str(__import__("os").getpid()))
     assert run_one(spec, str(tmp_path / "res"), str(tmp_path / "ckpt"))["status"] == "locked"
 
 
@@ -212,7 +218,7 @@ def _fake_runs(root: Path, curves: dict[str, list[list[float]]], steps: list[int
 def test_run_scores() -> None:
     steps = np.array([0, 10, 20, 30, 40])
     runs = [
-        {"step": steps, "returns": np.array([0.0, 10, 0, 10, 10])},  # reaches 10 at 10 but only sustains from 30
+        {"step": steps, "returns": np.array([0.0, 10, 0, 10, 10])},  # above at 10, then only at the last 2 < SUSTAIN
         {"step": steps, "returns": np.array([0.0, 0, 10, 10, 10])},
         {"step": steps, "returns": np.array([0.0, 0, 0, 0, 5])},
     ]
@@ -220,14 +226,14 @@ def test_run_scores() -> None:
     np.testing.assert_allclose(scores["final"], [20 / 3, 10, 5 / 3])
     # trapezoid / span: run 1 = (5 + 5 + 5 + 10) * 10 / 40
     np.testing.assert_allclose(scores["auc"][0], 6.25)
-    np.testing.assert_array_equal(scores["steps"], [30, 20, np.inf])
+    np.testing.assert_array_equal(scores["steps"], [np.inf, 20, np.inf])
 
 
 def test_summarize_table_plots(tmp_path: Path) -> None:
-    steps = [0, 100, 200, 300]
+    steps = [0, 100, 200, 300, 400, 500]
     rng = np.random.default_rng(0)
-    fast = [[0, 8 + rng.random(), 10, 10] for _ in range(5)]
-    slow = [[0, 1, 4 + rng.random(), 10] for _ in range(5)]
+    fast = [[0, 8 + rng.random(), 10, 10, 10, 10] for _ in range(5)]
+    slow = [[0, 1, 4 + rng.random(), 10, 10, 10] for _ in range(5)]
     exp_dir = _fake_runs(tmp_path, {"slow": slow, "fast": fast}, steps)
     summary = summarize(exp_dir, threshold=9.5, reference="slow", order=["slow", "fast"], reps=200)
     rows = summary["rows"]

@@ -1,5 +1,6 @@
 import io
 
+import numpy as np
 import pytest
 import torch as th
 from torch import nn
@@ -196,3 +197,30 @@ def test_basis_is_not_a_parameter_and_moves_with_module() -> None:
     layer = layer.double()
     assert all(b.dtype == th.float64 for b in layer.buffers() if b.is_floating_point())
     assert layer(layer.example_input().double()).dtype == th.float64
+
+
+def test_weight_tying_layers_keep_no_dense_basis() -> None:
+    """The equivariant NatureCNN on Pong frames: bases stay sparse (linear in the weight's size), none is cached dense."""
+    from sb3_equivariant import symmetrizer
+
+    symmetrizer.clear_cache()
+    c2 = flip_group()
+    flip = flip_action("vertical")
+    convs = [
+        EquivariantConv2d(flip, 1, 32, 8, stride=4, rep_in=trivial(c2, 4)),
+        EquivariantConv2d(flip, 32, 64, 4, stride=2),
+        EquivariantConv2d(flip, 64, 64, 3),
+    ]
+    flat = ImageAction(flip, copies(regular(c2), 64)).as_representation(7, 7)
+    head = EquivariantLinear(flat, regular(c2), 1, 512)
+    for layer in [*convs, head]:
+        assert layer.weight_basis is None
+        weight_entries = layer.rep_out.dim * layer.rep_in.dim
+        buffer_entries = sum(b.numel() for b in layer.buffers())
+        assert buffer_entries <= 3 * weight_entries, (layer, buffer_entries, weight_entries)  # owner, scale, bias
+        layer.check_equivariance(atol=1e-5)
+    assert all(array.size <= 2**20 for array in symmetrizer._CACHE.values())
+    small = ImageAction(flip, copies(regular(c2), 3)).as_representation(3, 3)
+    sparse = symmetrizer.orbit_basis(small, regular(c2))
+    assert sparse is not None
+    np.testing.assert_array_equal(sparse.dense(), symmetrizer.equivariant_basis(small, regular(c2)))

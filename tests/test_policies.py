@@ -250,11 +250,15 @@ def test_sizing_sets_parameter_counts(algo: type, sizing: str, low: float, high:
     assert equivariant.policy.sizing == sizing
 
 
-def test_default_sizing_is_channels_and_saved(tmp_path) -> None:
+def test_default_sizing(tmp_path) -> None:
     model = PPO(EquivariantMlpPolicy, make_symmetric_env("CartPole-v1"))
     assert model.policy.mlp_extractor.channels_pi == 64  # SB3's width, in regular channels
     model.save(tmp_path / "model.zip")
-    assert PPO.load(tmp_path / "model.zip").policy.sizing == "channels"
+    assert PPO.load(tmp_path / "model.zip").policy.mlp_extractor.channels_pi == 64
+    # The CNN defaults to NatureCNN's parameter count, written into the saved extractor kwargs.
+    pong = PPO(EquivariantCnnPolicy, _env("Pong"), n_steps=16)
+    assert pong.policy.features_extractor_kwargs["sizing"] == "parameters"
+    assert [c.out_channels for c in pong.policy.features_extractor.cnn if isinstance(c, BasisLayer)] == [23, 45, 45, 362]
     with pytest.raises(ValueError, match="unknown sizing"):
         PPO(EquivariantMlpPolicy, make_symmetric_env("CartPole-v1"), policy_kwargs=dict(sizing="wide"))
 

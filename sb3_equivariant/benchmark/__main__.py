@@ -10,6 +10,7 @@ Examples::
     python -m sb3_equivariant.benchmark --preset cartpole_paper --methods baseline --learning-rates 0.001
     python -m sb3_equivariant.benchmark --experiment my_grid --config ppo --env CartPole-v1 \\
         --methods baseline equivariant --seeds 0 1 --n-timesteps 20000 --eval-freq 1000
+    python -m sb3_equivariant.benchmark --preset cartpole_paper --backend ray --ray-address auto  # a Ray cluster
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from pathlib import Path
 
 from rich.console import Console
 
+from sb3_equivariant.benchmark.grid import BACKENDS
 from sb3_equivariant.benchmark.presets import PRESETS, THRESHOLDS, Experiment
+from sb3_equivariant.benchmark.provenance import MixedCommitsError
+from sb3_equivariant.benchmark.storage import atomic_write_text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--learning-rates", nargs="+", type=float, help="run every method with each of these learning rates (labels method@lr=x)"
     )
-    parser.add_argument("--jobs", type=int, default=2, help="parallel worker processes (one torch thread each)")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel runs (one process and torch thread each)")
+    parser.add_argument("--backend", choices=BACKENDS, default="local", help="worker processes here, or Ray tasks")
+    parser.add_argument(
+        "--ray-address", help="Ray cluster to join (e.g. auto, ray://head:10001); default: a local Ray with --jobs CPUs"
+    )
+    parser.add_argument("--gpus-per-run", type=float, default=0.0, help="GPUs per run (ray backend); runs train on cuda")
+    parser.add_argument("--max-restarts", type=int, default=2, help="restarts of a run whose worker died (killed, OOM)")
+    parser.add_argument(
+        "--allow-mixed-commits",
+        action="store_true",
+        help="add runs to an experiment holding results of other code (recorded in every new manifest)",
+    )
     parser.add_argument(
         "--results", help="results root (small CSVs + manifests); default results/, or runs/results/ for scratch presets (demo)"
     )
@@ -51,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--aggregate-only", action="store_true", help="only aggregate and plot finished runs")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap repetitions")
+    parser.add_argument(
+        "--thresholds", nargs="+", type=float, help="also tabulate steps to each of these thresholds (threshold_sensitivity.csv)"
+    )
     return parser
 
 
@@ -82,18 +100,32 @@ def experiment_from_args(args: argparse.Namespace) -> Experiment:
     return dataclasses.replace(exp, **{k: v for k, v in changes.items() if v is not None})
 
 
-def report(exp: Experiment, results: Path, reps: int, console: Console) -> None:
-    from sb3_equivariant.benchmark.aggregate import markdown_table, summarize
+def report(exp: Experiment, results: Path, reps: int, console: Console, thresholds: list[float] | None = None) -> None:
+    from sb3_equivariant.benchmark.aggregate import markdown_table, missing_markdown, summarize, threshold_sensitivity
     from sb3_equivariant.benchmark.plots import aggregate_plot, learning_curves
+    from sb3_equivariant.benchmark.storage import clean_stale_tmp
 
     exp_dir = results / exp.name
+    clean_stale_tmp(exp_dir)
     order = [f"{m}@lr={lr:g}" for m in exp.methods for lr in exp.learning_rates] or list(exp.methods)
-    summary = summarize(exp_dir, THRESHOLDS.get(exp.env_id), reference=order[0], order=order, reps=reps)
+    try:
+        expected = [str(s.relative_dir()) for s in exp.specs(results)]
+    except ValueError:  # its learning rates come from a sweep that is not finished
+        expected = []
+    summary = summarize(exp_dir, THRESHOLDS.get(exp.env_id), reference=order[0], order=order, reps=reps, expected=expected)
     table = markdown_table(summary)
-    (exp_dir / "summary.md").write_text(f"# {exp.name}\n\n{exp.description}\n\n{table}\n")
+    missing = missing_markdown(summary)
+    text = f"# {exp.name}\n\n{exp.description}\n\n{table}\n" + (f"\n{missing}\n" if missing else "")
+    if thresholds:
+        sensitivity = threshold_sensitivity(exp_dir, thresholds, order)
+        text += f"\nThreshold sensitivity (steps to threshold, {summary['sustain']} consecutive evaluations):\n\n{sensitivity}\n"
+        print(sensitivity, flush=True)
+    atomic_write_text(exp_dir / "summary.md", text)
     curves = learning_curves(exp_dir, summary)
     agg = aggregate_plot(exp_dir, summary)
     print(table, flush=True)
+    if missing:
+        console.print(missing)
     console.print(f"learning curves: {curves.resolve()}")
     console.print(f"aggregate plot:  {agg.resolve()}")
 
@@ -108,20 +140,36 @@ def main(argv: list[str] | None = None) -> int:
     exp = experiment_from_args(args)
     results = Path(args.results or ("runs/results" if exp.scratch else "results"))
     if not args.aggregate_only:
-        from sb3_equivariant.benchmark.runner import run_grid
+        from sb3_equivariant.benchmark.grid import run_grid
 
         specs = exp.specs(results)
         console.print(
             f"{exp.name}: {len(specs)} runs ({exp.env_id}, {', '.join(exp.methods)}; seeds {list(exp.seeds)}; "
-            f"{exp.n_timesteps:,} steps each), {args.jobs} jobs"
+            f"{exp.n_timesteps:,} steps each), {args.jobs} jobs, {args.backend} backend"
         )
-        summaries = run_grid(specs, results, args.checkpoints, args.jobs, args.checkpoint_seconds, not args.no_progress)
+        try:
+            summaries = run_grid(
+                specs,
+                results,
+                args.checkpoints,
+                jobs=args.jobs,
+                checkpoint_seconds=args.checkpoint_seconds,
+                show_progress=not args.no_progress,
+                backend=args.backend,
+                ray_address=args.ray_address,
+                gpus_per_run=args.gpus_per_run,
+                allow_mixed_commits=args.allow_mixed_commits,
+                max_restarts=args.max_restarts,
+            )
+        except MixedCommitsError as err:
+            console.print(f"[red]refused[/red]: {err}")
+            return 2
         failed = [s for s in summaries if s["status"] == "failed"]
         for s in failed:
             console.print(f"[red]failed[/red] {s['run']}: {s['error']}")
         if len(failed) == len(summaries):
             return 1
-    report(exp, results, args.reps, console)
+    report(exp, results, args.reps, console, args.thresholds)
     return 0
 
 

@@ -10,18 +10,26 @@ Per-run scores (on the evaluation grid ``0, eval_freq, ..., budget``):
 - ``steps``: the first grid step from which the evaluation return stays at or above the threshold for
   ``SUSTAIN`` consecutive evaluations (``inf`` if never). Requiring a sustained level avoids crediting a lucky
   evaluation: on CartPole an untrained deterministic MLP policy sometimes balances the pole for 500 steps at step 0.
+  A curve that is above the threshold only at its last ``SUSTAIN - 1`` evaluations or fewer has not reached it.
+- ``train_final``: mean over the last 3 evaluation points of the mean return of the last 100 *training* episodes
+  (stochastic actions; the quantity the paper plots), for curves that record it.
+
+The summary also lists the runs that are not finished (expected by the grid or present on disk): running, failed,
+or not started, so that a table of fewer runs never passes for a complete one.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sb3_equivariant.benchmark.runner import is_done, read_curve, read_manifest
+from sb3_equivariant.benchmark.storage import LOCK_NAME, atomic_write_text, holder_alive, read_lock
 
 FINAL_WINDOW = 3
 SUSTAIN = 3
@@ -43,19 +51,34 @@ def load_experiment(exp_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
                 "seed": manifest.get("spec", {}).get("seed"),
                 "step": np.array([r["step"] for r in rows]),
                 "returns": np.array([r["mean_return"] for r in rows]),
+                "train_returns": np.array([r.get("train_mean_return", np.nan) for r in rows]),
                 "manifest": manifest,
             }
         )
     return out
 
 
-def curve_matrix(runs: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    """Steps common to all runs and the returns there, shape ``(n_runs, n_steps)``."""
+def curve_matrix(runs: list[dict[str, Any]], key: str = "returns") -> tuple[np.ndarray, np.ndarray]:
+    """Steps common to all runs and the values of ``key`` there, shape ``(n_runs, n_steps)``."""
     common = runs[0]["step"]
     for run in runs[1:]:
         common = np.intersect1d(common, run["step"])
-    matrix = np.stack([run["returns"][np.searchsorted(run["step"], common)] for run in runs])
+    matrix = np.stack([run[key][np.searchsorted(run["step"], common)] for run in runs])
     return common, matrix
+
+
+def steps_to_threshold(steps: np.ndarray, matrix: np.ndarray, threshold: float, sustain: int = SUSTAIN) -> np.ndarray:
+    """
+    Per run (row of ``matrix``), the first step from which ``sustain`` consecutive evaluations are all at or above
+    ``threshold``; ``inf`` if there is none. Only complete windows count: fewer than ``sustain`` evaluations at the
+    end of a curve, however high, are not a sustained level.
+    """
+    n = matrix.shape[1] - sustain + 1
+    if n <= 0:
+        return np.full(matrix.shape[0], np.inf)
+    above = matrix >= threshold
+    reached = np.stack([above[:, i : i + sustain].all(axis=1) for i in range(n)], axis=1)
+    return np.where(reached.any(axis=1), steps[reached.argmax(axis=1)], np.inf)
 
 
 def run_scores(runs: list[dict[str, Any]], threshold: float | None) -> dict[str, np.ndarray]:
@@ -67,11 +90,40 @@ def run_scores(runs: list[dict[str, Any]], threshold: float | None) -> dict[str,
         "auc": np.trapezoid(matrix, steps, axis=1) / span,
     }
     if threshold is not None:
-        above = matrix >= threshold
-        # reached[:, i]: evaluations i .. i + SUSTAIN - 1 (those that exist) are all above the threshold.
-        reached = np.stack([above[:, i : i + SUSTAIN].all(axis=1) for i in range(matrix.shape[1])], axis=1)
-        scores["steps"] = np.where(reached.any(axis=1), steps[reached.argmax(axis=1)], np.inf)
+        scores["steps"] = steps_to_threshold(steps, matrix, threshold)
+    if all("train_returns" in run for run in runs):
+        train = curve_matrix(runs, "train_returns")[1][:, -FINAL_WINDOW:]
+        if np.isfinite(train).all():
+            scores["train_final"] = train.mean(axis=1)
     return scores
+
+
+def run_status(run_dir: Path) -> dict[str, Any]:
+    """
+    Where an unfinished run stands: ``running`` (a live process holds its lock), ``failed`` (``failed.json``, with the
+    error), or ``not finished`` (never started, or interrupted: rerunning the grid resumes it).
+    """
+    holder = read_lock(run_dir / LOCK_NAME)
+    if holder and holder_alive(holder, run_dir / LOCK_NAME):
+        return {"status": "running", "detail": f"host {holder.get('host')}, pid {holder.get('pid')}"}
+    failed = run_dir / "failed.json"
+    if failed.exists():
+        try:
+            error = json.loads(failed.read_text()).get("error", "")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            error = "unreadable failed.json"
+        return {"status": "failed", "detail": str(error)}
+    return {"status": "not finished", "detail": ""}
+
+
+def missing_runs(exp_dir: Path, expected: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """
+    The runs of an experiment that are not finished: those of ``expected`` (run directories relative to the results
+    root, ``<experiment>/<env>/<label>/seed<k>``) and those with a directory on disk.
+    """
+    exp_dir = Path(exp_dir)
+    dirs = {exp_dir.parent / run for run in expected} | set(exp_dir.glob("*/*/seed*"))
+    return [{"run": str(d.relative_to(exp_dir.parent)), **run_status(d)} for d in sorted(dirs) if not is_done(d)]
 
 
 def _iqm_estimates(score_dict: dict[str, np.ndarray], reps: int, seed: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
@@ -109,9 +161,10 @@ def summarize(
     order: list[str] | None = None,
     reps: int = 2000,
     seed: int = 0,
+    expected: Iterable[str] = (),
 ) -> dict[str, Any]:
     """
-    Everything the table and plots need, also written to ``<exp_dir>/summary.json``.
+    Everything the table and plots need, also written (atomically) to ``<exp_dir>/summary.json``.
 
     :param exp_dir: the experiment's results directory.
     :param threshold: return threshold for steps-to-threshold (``None``: skipped).
@@ -119,6 +172,7 @@ def summarize(
     :param order: label order (default: as found).
     :param reps: bootstrap repetitions.
     :param seed: seed of the bootstrap.
+    :param expected: the grid's runs (relative run directories), to list those not finished.
     """
     runs = load_experiment(exp_dir)
     if not runs:
@@ -145,6 +199,8 @@ def summarize(
         rows[k]["learning_rate"] = manifest.get("hyperparams", {}).get("learning_rate")
         rows[k]["budget"] = manifest.get("spec", {}).get("n_timesteps")
         rows[k]["wall_time_mean"] = float(np.mean([r["manifest"].get("wall_time", np.nan) for r in runs[k]]))
+        if "train_final" in scores[k]:
+            rows[k]["train_final_median"] = float(np.median(scores[k]["train_final"]))
         if threshold is not None:
             steps = scores[k]["steps"]
             median = float(np.median(steps))
@@ -157,8 +213,16 @@ def summarize(
             m = rows[k]["steps_median"]
             finite = ref_median is not None and math.isfinite(ref_median) and ref_median > 0 and math.isfinite(m)
             rows[k]["steps_ratio"] = m / ref_median if finite else None
-    summary = {"experiment": Path(exp_dir).name, "threshold": threshold, "reference": reference, "labels": labels, "rows": rows}
-    Path(exp_dir, "summary.json").write_text(json.dumps(summary, indent=1, default=_json_default))
+    summary = {
+        "experiment": Path(exp_dir).name,
+        "threshold": threshold,
+        "sustain": SUSTAIN,
+        "reference": reference,
+        "labels": labels,
+        "rows": rows,
+        "missing": missing_runs(Path(exp_dir), expected),
+    }
+    atomic_write_text(Path(exp_dir, "summary.json"), json.dumps(summary, indent=1, default=_json_default))
     return summary
 
 
@@ -179,6 +243,9 @@ def markdown_table(summary: dict[str, Any]) -> str:
     head = ["method", "runs", "params", "lr", "IQM final return", "IQM AUC", f"P(> {reference}) AUC"]
     if threshold is not None:
         head += [f"steps to {threshold:g} (median, reached)", f"ratio vs {reference}"]
+    with_train = all("train_final_median" in summary["rows"][label] for label in summary["labels"])
+    if with_train:
+        head.append("final training return (median)")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label in summary["labels"]:
         row = summary["rows"][label]
@@ -201,5 +268,44 @@ def markdown_table(summary: dict[str, Any]) -> str:
             )
             ratio = row.get("steps_ratio")
             cells.append(f"{ratio:.2f}" if ratio is not None else "—")
+        if with_train:
+            cells.append(f"{row['train_final_median']:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def missing_markdown(summary: dict[str, Any]) -> str:
+    """The runs the table lacks, as a markdown list (empty if none)."""
+    missing = summary.get("missing") or []
+    if not missing:
+        return ""
+    lines = [f"**Not in this table: {len(missing)} unfinished runs** (rerun the grid to resume them):", ""]
+    lines += [f"- `{m['run']}`: {m['status']}" + (f" ({m['detail']})" if m["detail"] else "") for m in missing]
+    return "\n".join(lines)
+
+
+def threshold_sensitivity(exp_dir: str | Path, thresholds: Iterable[float], order: list[str] | None = None) -> str:
+    """
+    Steps to each threshold per method (median over runs, runs that reached it), as a markdown table; also written
+    (atomically) as ``<exp_dir>/threshold_sensitivity.csv``. An ordering of methods that flips between thresholds is
+    not carried by the data.
+    """
+    runs = load_experiment(exp_dir)
+    labels = [k for k in (order or []) if k in runs] + [k for k in runs if k not in (order or [])]
+    thresholds = list(thresholds)
+    csv_lines = ["method,threshold,runs,reached,steps_median,steps_per_run"]
+    head = ["method", "runs"] + [f"steps to {t:g} (median, reached)" for t in thresholds]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label in labels:
+        cells = [label, str(len(runs[label]))]
+        ordered = sorted(runs[label], key=lambda r: r["seed"] if r["seed"] is not None else -1)
+        for threshold in thresholds:
+            steps = run_scores(ordered, threshold)["steps"]
+            median, reached = float(np.median(steps)), int(np.isfinite(steps).sum())
+            shown = f"{median:,.0f}" if math.isfinite(median) else "not reached"
+            cells.append(f"{shown} ({reached}/{len(steps)})")
+            per_run = " ".join(f"{s:.0f}" if math.isfinite(s) else "inf" for s in steps)
+            csv_lines.append(f"{label},{threshold:g},{len(steps)},{reached},{median:g},{per_run}")
+        lines.append("| " + " | ".join(cells) + " |")
+    atomic_write_text(Path(exp_dir) / "threshold_sensitivity.csv", "\n".join(csv_lines) + "\n")
     return "\n".join(lines)

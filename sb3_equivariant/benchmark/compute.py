@@ -51,7 +51,7 @@ def _pong(n: int) -> Any:
 def default_cases(scale: float = 1.0) -> list[Case]:
     """
     CartPole (MLPs), GridWorld (the paper's nets) and Pong (NatureCNN-sized nets, 4 stacked frames): the baseline,
-    the equivariant policy at its default widths (``sizing="channels"``) and parameter-matched (``"parameters"``).
+    the equivariant policy at its default widths and at the other sizing rules.
     """
     from sb3_equivariant.benchmark.networks import SmallCnn
     from sb3_equivariant.policies import EquivariantCnnPolicy, EquivariantMlpPolicy
@@ -99,8 +99,8 @@ def default_cases(scale: float = 1.0) -> list[Case]:
             dict(n_steps=128, batch_size=256, n_epochs=4),
             {
                 "NatureCNN": ("CnnPolicy", {}),
-                "equivariant NatureCNN (default)": (EquivariantCnnPolicy, {}),
-                "equivariant NatureCNN / sqrt(2) (parameters)": (EquivariantCnnPolicy, dict(sizing="parameters")),
+                "equivariant NatureCNN / sqrt(2) (default: parameters)": (EquivariantCnnPolicy, {}),
+                "equivariant NatureCNN (channels)": (EquivariantCnnPolicy, dict(sizing="channels")),
                 "equivariant NatureCNN / 2 (units)": (EquivariantCnnPolicy, dict(sizing="units")),
             },
             int(2048 * scale),

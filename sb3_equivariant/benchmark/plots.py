@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from sb3_equivariant.benchmark.aggregate import curve_matrix, load_experiment
+from sb3_equivariant.benchmark.storage import atomic_savefig
 
 
 def _pyplot() -> Any:
@@ -50,7 +51,7 @@ def learning_curves(
     ax.grid(alpha=0.3)
     fig.tight_layout()
     path = Path(out) if out is not None else Path(exp_dir) / "learning_curves.png"
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -69,6 +70,6 @@ def aggregate_plot(exp_dir: str | Path, summary: dict[str, Any], out: str | Path
     )
     fig.suptitle(summary["experiment"], fontsize=12, y=1.12)
     path = Path(out) if out is not None else Path(exp_dir) / "aggregate.png"
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    atomic_savefig(fig, path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -11,13 +11,14 @@ from sb3_equivariant.benchmark.runner import RunSpec
 #: Steps-to-threshold targets. CartPole: the gymnasium "solved" level. Acrobot: gymnasium's reward threshold.
 #: GridWorld: 0.6, i.e. the prey caught within about 5 steps on average. The return is 1 - 0.1 * (steps - 1) when
 #: the prey is caught and -10 when it never is (100 steps); a greedy oracle that walks towards the prey scores 0.73
-#: and uniformly random actions -4.8 (300 episodes each); see docs/results.md.
-#: Pendulum: -200, a swing-up held upright (random torques score about -1200). CartPoleNoVel: CartPole's 475.
-#: Walker2d: 2000, walking (standing still for the 1000 steps earns about 1000 of healthy reward).
+#: and uniformly random actions -4.8 (300 episodes each); see docs/results.md. Pong: -15 (6 points won per game).
+#: Pendulum: -200, a swing-up held upright (random torques: -1208 +/- 294 over 100 episodes). CartPoleNoVel:
+#: CartPole's 475. Walker2d: 2000, walking (standing still for the 1000 steps earns about 1000 of healthy reward).
 THRESHOLDS = {
     "CartPole-v1": 475.0,
     "Acrobot-v1": -100.0,
     "sb3_equivariant/GridWorld-v0": 0.6,
+    "PongNoFrameskip-v4": -15.0,
     "Pendulum-v1": -200.0,
     "sb3_equivariant/CartPoleNoVel-v1": 475.0,
     "Walker2d-v5": 2000.0,
@@ -297,6 +298,19 @@ PRESETS: dict[str, Experiment] = {
             10,
             description="CartPole with the velocities hidden, rl_zoo3 RecurrentPPO: MlpLstmPolicy vs EquivariantMlpLstmPolicy, "
             "5 seeds, 100k steps",
+        ),
+        Experiment(
+            "pong",
+            "ppo",
+            "ppo",
+            "PongNoFrameskip-v4",
+            ("baseline", "equivariant", "augment_random"),
+            (0, 1, 2),
+            1_000_000,
+            50_000,
+            5,
+            description="Pong with rl_zoo3's Atari PPO: CnnPolicy vs EquivariantCnnPolicy vs rollout augmentation, "
+            "3 seeds, 1M env steps (4M frames) each; hours on 2 cores: resumable",
         ),
         # Default widths: the same experiments with each sizing rule of the equivariant policies (docs/results.md).
         Experiment(

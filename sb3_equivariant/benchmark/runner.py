@@ -1,32 +1,31 @@
 """
-Run a grid of (env, method, seed) trainings in parallel worker processes, resumably.
+One training run of a benchmark grid, resumable, and the files it writes.
 
 Each run writes, under ``<results>/<experiment>/<env>/<label>/seed<k>/``, only when it has finished:
-``curve.csv`` (deterministic evaluations on a separate env: ``step, timesteps, mean_return, std_return, episodes,
-wall_time``) and ``manifest.json`` (exact hyperparameters, seed, package versions, parameter count, times). Both are
-written atomically (temporary file + ``os.replace``), the manifest last: a run is finished iff its manifest says so.
+``curve.csv`` (deterministic evaluations on a separate env, plus the mean return of the last 100 training episodes:
+see :data:`CURVE_FIELDS`) and ``manifest.json`` (exact hyperparameters, seed, evaluation seeds, the code that ran
+(commit, dirty tree and diff hash), package versions, parameter count, times). Both are written atomically
+(temporary file + ``os.replace``), the manifest last: a run is finished iff its manifest says so. While a process
+trains a run, it holds the run's lock, ``.lock`` in the same directory (:class:`~.storage.RunLock`): two grids sharing
+a results directory never train the same run, whatever their checkpoint directories.
 
-While it runs, a checkpoint (model with its optimizer, the replay buffer for off-policy algorithms, the curve so far)
-is written to ``<checkpoints>/<experiment>/<env>/<label>/seed<k>/checkpoint`` at most every ``checkpoint_seconds``
-of wall time, always right after an evaluation so that model and curve agree. A killed run resumes from it (the
-training envs restart their episodes: resumed runs are not bit-identical to uninterrupted ones); rerunning skips
-finished runs.
+While it runs, a checkpoint (model with its optimizer, the replay buffer for off-policy algorithms, the curve so far,
+the last training episodes) is written under ``<checkpoints>/<experiment>/<env>/<label>/seed<k>/`` at most every
+``checkpoint_seconds`` of wall time, always right after an evaluation so that model and curve agree; see
+:mod:`.checkpoint` for why a kill at any moment loses nothing but the steps since the last one. A killed run resumes
+from it (the training envs restart their episodes: resumed runs are not bit-identical to uninterrupted ones);
+rerunning skips finished runs. SB3's ``progress.csv`` log is appended to on resume.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import json
+import math
 import os
-import platform
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +33,36 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.logger import CSVOutputFormat, Logger
 from stable_baselines3.common.vec_env import VecEnv
 
-CURVE_FIELDS = ("step", "timesteps", "mean_return", "std_return", "episodes", "wall_time")
+from sb3_equivariant.benchmark import checkpoint as ckpt_io
+from sb3_equivariant.benchmark.provenance import MixedCommitsError, code_key, code_version, describe, package_versions
+from sb3_equivariant.benchmark.storage import LOCK_NAME, RunLock, atomic_write_text, clean_stale_tmp, legacy_lock_pid
+
+__all__ = [
+    "CURVE_FIELDS",
+    "EvalCurveCallback",
+    "RunSpec",
+    "atomic_write_text",
+    "curve_text",
+    "eval_seed",
+    "is_done",
+    "read_curve",
+    "read_manifest",
+    "run_one",
+]
+
+#: Columns of ``curve.csv``. ``mean_return`` / ``std_return`` / ``episodes``: the deterministic evaluation;
+#: ``train_mean_return``: mean return of the last (up to) 100 training episodes (SB3's ``ep_info_buffer``: stochastic
+#: actions, the quantity the paper plots), ``nan`` before the first one ends. Curves of earlier runners lack it.
+CURVE_FIELDS = ("step", "timesteps", "mean_return", "std_return", "episodes", "wall_time", "train_mean_return")
+#: Evaluation seeds of training seed ``s`` are ``EVAL_SEED_BASE + s * EVAL_SEED_STRIDE + i``, ``i < n_eval_episodes``:
+#: disjoint between training seeds (and from the training envs' seeds ``s + i``).
+EVAL_SEED_BASE = 1_000_000
+EVAL_SEED_STRIDE = 10_000
+#: Training seeds stay below this, far below the evaluation seeds.
+MAX_SEED = 100_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +75,7 @@ class RunSpec:
     :param algo: rl_zoo3's name: ``"ppo"``, ``"a2c"``, ``"dqn"``, ``"qrdqn"``, ``"sac"``, ``"td3"`` or ``"ppo_lstm"``.
     :param env_id: gymnasium id.
     :param method: method of ``methods.yml``.
-    :param seed: seed of the algorithm and the training envs (eval envs use ``seed + 10_000``).
+    :param seed: seed of the algorithm and the training envs (eval envs: :func:`eval_seed`).
     :param n_timesteps: training budget in env steps.
     :param eval_freq: env steps between evaluations (the first is at step 0).
     :param n_eval_episodes: deterministic evaluation episodes (one per eval env).
@@ -82,21 +108,28 @@ def env_slug(env_id: str) -> str:
     return env_id.replace("/", "-")
 
 
+def eval_seed(seed: int, n_eval_episodes: int) -> int:
+    """
+    Seed of the first evaluation env of training seed ``seed`` (env ``i`` gets ``eval_seed + i``). Seeds ``k`` and
+    ``k + 1`` must not share start states (with ``seed + 10_000 + i`` they shared all but one).
+    """
+    if not 0 <= seed < MAX_SEED or n_eval_episodes > EVAL_SEED_STRIDE:
+        raise ValueError(
+            f"seed {seed} / n_eval_episodes {n_eval_episodes}: disjoint evaluation seeds need 0 <= seed < {MAX_SEED} "
+            f"and n_eval_episodes <= {EVAL_SEED_STRIDE}"
+        )
+    return EVAL_SEED_BASE + seed * EVAL_SEED_STRIDE
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def curve_text(rows: list[dict[str, Any]]) -> str:
-    lines = [",".join(CURVE_FIELDS)]
-    lines += [",".join(_fmt(row[k]) for k in CURVE_FIELDS) for row in rows]
+    fields = [k for k in CURVE_FIELDS if all(k in row for row in rows)]
+    lines = [",".join(fields)]
+    lines += [",".join(_fmt(row[k]) for k in fields) for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -105,6 +138,7 @@ def _fmt(value: Any) -> str:
 
 
 def read_curve(path: Path) -> list[dict[str, Any]]:
+    """The rows of a ``curve.csv`` (also of earlier runners, without ``train_mean_return``)."""
     with open(path, newline="") as f:
         return [
             {k: (int(float(v)) if k in ("step", "timesteps", "episodes") else float(v)) for k, v in row.items()}
@@ -127,35 +161,21 @@ def is_done(run_dir: Path) -> bool:
     return manifest is not None and manifest.get("status") == "done" and (run_dir / "curve.csv").exists()
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of everything that changes results."""
-    import gymnasium
-    import sb3_contrib
-    import stable_baselines3
-    import torch
+class AppendingCSVOutputFormat(CSVOutputFormat):
+    """SB3's CSV log, continuing an existing file (a resumed run) instead of truncating it."""
 
-    import sb3_equivariant
-
-    versions = {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "gymnasium": gymnasium.__version__,
-        "stable_baselines3": stable_baselines3.__version__,
-        "sb3_contrib": sb3_contrib.__version__,
-        "sb3_equivariant": sb3_equivariant.__version__,
-    }
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(Path(sb3_equivariant.__file__).parent), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        versions["git_commit"] = commit.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        versions["git_commit"] = "unknown"
-    return versions
+    def __init__(self, filename: str):
+        path = Path(filename)
+        text = path.read_text() if path.exists() else ""
+        if text and not text.endswith("\n"):  # a row cut by a kill
+            text = text[: text.rfind("\n") + 1]
+            path.write_text(text)
+        super().__init__(filename if not text else os.devnull)
+        if text:
+            self.file.close()
+            self.file = open(path, "r+")  # noqa: SIM115 - closed by Logger.close, as SB3's own
+            self.file.seek(0, 2)
+            self.keys = text.partition("\n")[0].split(",")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -212,7 +232,8 @@ def make_envs(spec: RunSpec, params: dict[str, Any], seed: int, n_envs: int) -> 
 class EvalCurveCallback(BaseCallback):
     """
     Deterministic evaluation every ``eval_freq`` env steps (at grid points ``k * eval_freq``, including 0), appended
-    to ``rows``; calls ``checkpoint()`` after an evaluation when ``checkpoint_seconds`` have passed since the last one.
+    to ``rows`` with the mean return of the last training episodes; calls ``checkpoint()`` after an evaluation when
+    ``checkpoint_seconds`` have passed since the last one.
 
     :param eval_env: evaluation envs (one episode each).
     :param eval_seed: reseeds ``eval_env`` before every evaluation: the same start states every time, so differences
@@ -224,6 +245,7 @@ class EvalCurveCallback(BaseCallback):
     :param checkpoint_seconds: minimum wall time between checkpoints.
     :param wall_offset: wall time already spent (resumed runs).
     :param progress_path: file updated with the step count after each evaluation (for the progress bar).
+    :param episodes: training episodes to restore into SB3's ``ep_info_buffer`` (resumed runs: SB3 does not save it).
     """
 
     def __init__(
@@ -237,17 +259,23 @@ class EvalCurveCallback(BaseCallback):
         checkpoint_seconds: float,
         wall_offset: float,
         progress_path: Path,
+        episodes: list[dict[str, float]] | None = None,
     ):
         super().__init__()
         self.eval_env, self.eval_seed = eval_env, eval_seed
         self.eval_freq, self.n_eval_episodes = eval_freq, n_eval_episodes
         self.rows, self.checkpoint, self.checkpoint_seconds = rows, checkpoint, checkpoint_seconds
         self.progress_path = progress_path
+        self.episodes = episodes or []
         self.start = time.time() - wall_offset
         self.last_checkpoint = time.time()
 
     def _next_step(self) -> int:
         return 0 if not self.rows else self.rows[-1]["step"] + self.eval_freq
+
+    def _train_mean_return(self) -> float:
+        buffer = self.model.ep_info_buffer
+        return float(np.mean([ep["r"] for ep in buffer])) if buffer else math.nan
 
     def _evaluate(self) -> None:
         self.eval_env.seed(self.eval_seed)
@@ -262,12 +290,15 @@ class EvalCurveCallback(BaseCallback):
                 std_return=float(np.std(returns)),
                 episodes=len(np.atleast_1d(returns)),
                 wall_time=time.time() - self.start,
+                train_mean_return=self._train_mean_return(),
             )
         )
         self.logger.record("eval/mean_return", self.rows[-1]["mean_return"])
-        self.progress_path.write_text(str(self.num_timesteps))
+        atomic_write_text(self.progress_path, str(self.num_timesteps))
 
     def _on_training_start(self) -> None:
+        if self.model.ep_info_buffer is not None:
+            self.model.ep_info_buffer.extend(self.episodes)
         if not self.rows:
             self._evaluate()
 
@@ -280,74 +311,70 @@ class EvalCurveCallback(BaseCallback):
         return True
 
 
-def _save_checkpoint(model: Any, rows: list[dict[str, Any]], ckpt: Path, off_policy: bool, wall: float) -> None:
-    """Write the checkpoint to a new directory, then swap it in: a crash leaves the previous one intact."""
-    new, old = ckpt.with_name("checkpoint.new"), ckpt.with_name("checkpoint.old")
-    shutil.rmtree(new, ignore_errors=True)
-    new.mkdir(parents=True)
-    model.save(new / "model.zip")
-    if off_policy:
-        model.save_replay_buffer(new / "replay_buffer.pkl")
-    (new / "curve.csv").write_text(curve_text(rows))
-    (new / "state.json").write_text(json.dumps({"num_timesteps": int(model.num_timesteps), "wall_time": wall}))
-    shutil.rmtree(old, ignore_errors=True)
-    if ckpt.exists():
-        os.replace(ckpt, old)
-    os.replace(new, ckpt)
-    shutil.rmtree(old, ignore_errors=True)
+def _episodes(model: BaseAlgorithm) -> list[dict[str, float]]:
+    return [{k: float(v) for k, v in ep.items() if k in ("r", "l", "t")} for ep in (model.ep_info_buffer or [])]
 
 
-def _latest_checkpoint(ckpt: Path) -> Path | None:
-    for candidate in (ckpt, ckpt.with_name("checkpoint.old")):
-        if (candidate / "state.json").exists():
-            return candidate
-    return None
-
-
-def run_one(spec: RunSpec, results_root: str, checkpoint_root: str, checkpoint_seconds: float = 60.0) -> dict[str, Any]:
+def run_one(
+    spec: RunSpec,
+    results_root: str,
+    checkpoint_root: str,
+    checkpoint_seconds: float = 60.0,
+    expected_code: dict[str, Any] | None = None,
+    allow_mixed_commits: bool = False,
+    device: str = "cpu",
+) -> dict[str, Any]:
     """
     Train one run to completion (resuming from its checkpoint if any) and write its results.
 
+    :param expected_code: the code identity of the grid (:func:`~.provenance.code_version` of the process that
+        planned it); a worker running other code (another machine's checkout, an edited tree) refuses the run.
+    :param allow_mixed_commits: accept other code, and a checkpoint written by other code (recorded in the manifest).
+    :param device: torch device of the model.
     :return: a summary: ``{"run": ..., "status": "done" | "skipped" | "locked", "final": last evaluation}``
-        (``locked``: another process is training this run).
+        (``locked``: another live process is training this run; ``holder`` says which).
     """
     run_dir = Path(results_root) / spec.relative_dir()
     if is_done(run_dir):
         return {"run": str(spec.relative_dir()), "status": "skipped"}
     ckpt_dir = Path(checkpoint_root) / spec.relative_dir()
-    ckpt = ckpt_dir / "checkpoint"
-    if not _acquire_lock(ckpt_dir / "lock"):
-        return {"run": str(spec.relative_dir()), "status": "locked"}
+    code = code_version(exclude=(results_root, checkpoint_root))
+    if expected_code is not None and code_key(code) != code_key(expected_code) and not allow_mixed_commits:
+        raise MixedCommitsError(
+            f"{spec.relative_dir()}: this worker runs {describe(code)} from {code['package_path']}, the grid was "
+            f"planned with {describe(expected_code)}; install the same commit on every machine, or pass "
+            "--allow-mixed-commits"
+        )
+    legacy_pid = legacy_lock_pid(ckpt_dir / "lock")  # an earlier runner (a pinned commit) may train it right now
+    if legacy_pid is not None:
+        return {
+            "run": str(spec.relative_dir()),
+            "status": "locked",
+            "holder": {"pid": legacy_pid, "lock": str(ckpt_dir / "lock")},
+        }
+    lock = RunLock(run_dir / LOCK_NAME)
+    if not lock.acquire():
+        return {"run": str(spec.relative_dir()), "status": "locked", "holder": lock.other}
     try:
-        return _train(spec, run_dir, ckpt_dir, ckpt, checkpoint_seconds)
+        for directory in (run_dir, ckpt_dir):
+            clean_stale_tmp(directory)
+        return _train(spec, run_dir, ckpt_dir, checkpoint_seconds, code, allow_mixed_commits, device)
     finally:
-        (ckpt_dir / "lock").unlink(missing_ok=True)
+        lock.release()
 
 
-def _acquire_lock(path: Path) -> bool:
-    """Create ``path`` holding our pid; False if another live process holds it (two grids sharing a run)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                os.kill(int(path.read_text() or 0), 0)
-                return False
-            except (ValueError, ProcessLookupError, PermissionError):
-                path.unlink(missing_ok=True)  # stale: its process died
-                continue
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
-        return True
-    return False
-
-
-def _train(spec: RunSpec, run_dir: Path, ckpt_dir: Path, ckpt: Path, checkpoint_seconds: float) -> dict[str, Any]:
+def _train(
+    spec: RunSpec,
+    run_dir: Path,
+    ckpt_dir: Path,
+    checkpoint_seconds: float,
+    code: dict[str, Any],
+    allow_mixed: bool,
+    device: str,
+) -> dict[str, Any]:
     import torch as th
 
     th.set_num_threads(1)
-    from stable_baselines3.common.logger import configure
     from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
     from sb3_equivariant.benchmark.config import action_noise, callbacks_of, model_kwargs
@@ -357,9 +384,9 @@ def _train(spec: RunSpec, run_dir: Path, ckpt_dir: Path, ckpt: Path, checkpoint_
     cpu_start = time.process_time()
     params = resolved_hyperparams(spec)
     algo_cls = algorithm_class(spec.algo)
-    off_policy = issubclass(algo_cls, OffPolicyAlgorithm)
+    first_eval_seed = eval_seed(spec.seed, spec.n_eval_episodes)
     env = make_envs(spec, params, spec.seed, int(params.get("n_envs", 1)))
-    eval_env = make_envs(spec, params, spec.seed + 10_000, spec.n_eval_episodes)
+    eval_env = make_envs(spec, params, first_eval_seed, spec.n_eval_episodes)
     kwargs = model_kwargs(params, lambda: get_symmetry(env, required=True))
     noise = action_noise(params, env.action_space)
     if noise is not None:
@@ -367,24 +394,50 @@ def _train(spec: RunSpec, run_dir: Path, ckpt_dir: Path, ckpt: Path, checkpoint_
 
     rows: list[dict[str, Any]] = []
     wall_offset = 0.0
-    resume = _latest_checkpoint(ckpt)
+    episodes: list[dict[str, float]] = []
+    resumed_codes: list[dict[str, Any]] = []
+    resume = ckpt_io.resume_point(ckpt_dir)
     if resume is not None:
-        model = algo_cls.load(resume / "model.zip", env=env, device="cpu")
+        path, state = resume
+        checkpoint_code: dict[str, Any] = state.get("code") or {}
+        if code_key(checkpoint_code) != code_key(code) and not allow_mixed:
+            raise MixedCommitsError(
+                f"{path} was written by {describe(checkpoint_code)}, this is {describe(code)}: resuming would mix "
+                "code within one run; delete the checkpoint to start over, or pass --allow-mixed-commits"
+            )
+        resumed_codes = [*state.get("resumed_codes", []), checkpoint_code]
+        model = algo_cls.load(path / "model.zip", env=env, device=device)
         if isinstance(model, OffPolicyAlgorithm):
-            model.load_replay_buffer(resume / "replay_buffer.pkl")
-        rows = read_curve(resume / "curve.csv")
-        wall_offset = json.loads((resume / "state.json").read_text())["wall_time"]
+            model.load_replay_buffer(path / "replay_buffer.pkl")
+        rows = read_curve(path / "curve.csv")
+        wall_offset = float(state["wall_time"])
+        episodes = state.get("episodes", [])
     else:
         policy = kwargs.pop("policy")
-        model = algo_cls(policy, env, seed=spec.seed, device="cpu", verbose=0, **kwargs)
-    model.set_logger(configure(str(ckpt_dir / "sb3_log"), ["csv"]))
+        model = algo_cls(policy, env, seed=spec.seed, device=device, verbose=0, **kwargs)
+    log_dir = ckpt_dir / "sb3_log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    model.set_logger(Logger(str(log_dir), [AppendingCSVOutputFormat(str(log_dir / "progress.csv"))]))
+
+    def write_files(directory: Path) -> None:
+        model.save(directory / "model.zip")
+        if isinstance(model, OffPolicyAlgorithm):
+            model.save_replay_buffer(directory / "replay_buffer.pkl")
+        (directory / "curve.csv").write_text(curve_text(rows))
 
     def checkpoint() -> None:
-        _save_checkpoint(model, rows, ckpt, off_policy, rows[-1]["wall_time"])
+        state = {
+            "num_timesteps": int(model.num_timesteps),
+            "wall_time": rows[-1]["wall_time"],
+            "episodes": _episodes(model),
+            "code": code,
+            "resumed_codes": resumed_codes,
+        }
+        ckpt_io.save_checkpoint(ckpt_dir, write_files, state)
 
     eval_callback = EvalCurveCallback(
         eval_env=eval_env,
-        eval_seed=spec.seed + 10_000,
+        eval_seed=first_eval_seed,
         eval_freq=spec.eval_freq,
         n_eval_episodes=spec.n_eval_episodes,
         rows=rows,
@@ -392,92 +445,36 @@ def _train(spec: RunSpec, run_dir: Path, ckpt_dir: Path, ckpt: Path, checkpoint_
         checkpoint_seconds=checkpoint_seconds,
         wall_offset=wall_offset,
         progress_path=ckpt_dir / "progress",
+        episodes=episodes,
     )
     remaining = spec.n_timesteps - int(model.num_timesteps)
     if remaining > 0:
         model.learn(remaining, callback=[*callbacks_of(params), eval_callback], reset_num_timesteps=resume is None)
+    model.logger.close()
     model.save(ckpt_dir / "final_model.zip")
     atomic_write_text(run_dir / "curve.csv", curve_text(rows))
     manifest = {
         "status": "done",
         "spec": {**dataclasses.asdict(spec), "overrides": dict(spec.overrides)},
         "algo": spec.algo,
+        "device": device,
         "hyperparams": params,
         "n_parameters": count_parameters(model.policy),
         "num_timesteps": int(model.num_timesteps),
+        "eval_seeds": [first_eval_seed, first_eval_seed + spec.n_eval_episodes],
         "wall_time": rows[-1]["wall_time"],
         "cpu_time_this_process": time.process_time() - cpu_start,
         "resumed": resume is not None,
+        "code": code,
+        "resumed_from_code": [c for c in resumed_codes if code_key(c) != code_key(code)],
+        "allow_mixed_commits": allow_mixed,
         "versions": package_versions(),
         "final_model": str(ckpt_dir / "final_model.zip"),
     }
     atomic_write_text(run_dir / "manifest.json", json.dumps(manifest, indent=1, default=str))
     (run_dir / "failed.json").unlink(missing_ok=True)
-    shutil.rmtree(ckpt, ignore_errors=True)
+    for name in ckpt_io.CANDIDATES:
+        ckpt_io.drop(ckpt_dir / name)
     env.close()
     eval_env.close()
     return {"run": str(spec.relative_dir()), "status": "done", "final": rows[-1]["mean_return"]}
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# The grid
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-def _progress_steps(specs: list[RunSpec], results_root: Path, checkpoint_root: Path) -> int:
-    """Env steps done so far: finished runs count fully, running ones by their last evaluation."""
-    done = 0
-    for spec in specs:
-        if is_done(results_root / spec.relative_dir()):
-            done += spec.n_timesteps
-            continue
-        with contextlib.suppress(ValueError, OSError):
-            done += min(spec.n_timesteps, int((checkpoint_root / spec.relative_dir() / "progress").read_text()))
-    return done
-
-
-def run_grid(
-    specs: list[RunSpec],
-    results_root: str | Path,
-    checkpoint_root: str | Path,
-    jobs: int = 1,
-    checkpoint_seconds: float = 60.0,
-    show_progress: bool = True,
-) -> list[dict[str, Any]]:
-    """
-    Run every spec not finished yet, ``jobs`` at a time (one torch thread each), in the given order.
-
-    :return: one summary per spec (failed runs have ``status: "failed"`` and the error).
-    """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    results_root, checkpoint_root = Path(results_root), Path(checkpoint_root)
-    todo = [s for s in specs if not is_done(results_root / s.relative_dir())]
-    summaries: list[dict[str, Any]] = [{"run": str(s.relative_dir()), "status": "skipped"} for s in specs if s not in todo]
-    if not todo:
-        return summaries
-    total_steps = sum(s.n_timesteps for s in specs)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with (
-        Progress(*columns, disable=not show_progress) as progress,
-        ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool,
-    ):
-        runs_bar = progress.add_task("runs", total=len(specs), completed=len(specs) - len(todo))
-        steps_bar = progress.add_task("env steps", total=total_steps)
-        futures: dict[Future, RunSpec] = {
-            pool.submit(run_one, s, str(results_root), str(checkpoint_root), checkpoint_seconds): s for s in todo
-        }
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, timeout=5.0, return_when=FIRST_COMPLETED)
-            for future in finished:
-                spec = futures[future]
-                try:
-                    summaries.append(future.result())
-                except Exception as err:  # a failed run (e.g. diverged to NaN) must not stop the others; it is reported
-                    summaries.append({"run": str(spec.relative_dir()), "status": "failed", "error": repr(err)})
-                    atomic_write_text(results_root / spec.relative_dir() / "failed.json", json.dumps({"error": repr(err)}))
-                    progress.console.print(f"[red]failed[/red] {spec.relative_dir()}: {err!r}")
-                progress.advance(runs_bar)
-            progress.update(steps_bar, completed=_progress_steps(specs, results_root, checkpoint_root))
-    return summaries

@@ -17,7 +17,7 @@ from torch import nn
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import EquivariantLinear
 from sb3_equivariant.policies.common import (
-    DEFAULT_SIZING,
+    MLP_SIZING,
     EquivariantMlpExtractor,
     ObsPreprocessor,
     action_std_orbits,
@@ -39,7 +39,7 @@ class _EquivariantActorCriticMixin:
 
     symmetry: Symmetry
     basis: str
-    sizing: str
+    sizing: str | None
     _equivariant_net_arch: dict[str, list[int]]
     activation_fn: type[nn.Module]
     log_std: nn.Parameter
@@ -55,7 +55,7 @@ class _EquivariantActorCriticMixin:
         features_extractor_class: type[BaseFeaturesExtractor],
         features_extractor_kwargs: dict[str, Any] | None,
         use_sde: bool = False,
-        sizing: str = DEFAULT_SIZING,
+        sizing: str | None = None,
     ) -> dict[str, Any]:
         """Resolve the symmetry before SB3 builds anything; return the kwargs to pass on to SB3's ``__init__``."""
         check_pairing(type(self))  # type: ignore[arg-type]
@@ -68,8 +68,8 @@ class _EquivariantActorCriticMixin:
             raise SymmetryError(f"equivariant policies support Discrete and 1-d Box actions, got {action_space}")
         self.symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
         self.basis = basis
-        self.sizing = check_sizing(sizing)
-        self._equivariant_net_arch = parse_net_arch(net_arch, len(self.symmetry), sizing)
+        self.sizing = None if sizing is None else check_sizing(sizing)
+        self._equivariant_net_arch = parse_net_arch(net_arch, len(self.symmetry), sizing or MLP_SIZING)
         return dict(
             net_arch=self._equivariant_net_arch,
             features_extractor_class=features_extractor_class,
@@ -148,9 +148,10 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
     :param basis: ``"equivariant"`` (default), or the paper's ablations ``"nullspace"`` / ``"random"``.
     :param net_arch: hidden widths in channels of the regular representation (``|G|`` units each); default: SB3's
         ``[64, 64]`` read by ``sizing``.
-    :param sizing: how default widths (``net_arch``, and the CNN extractor's channels) are chosen when not given:
-        ``"channels"`` (default: SB3's widths counted in regular channels), ``"parameters"`` (divided by ``√|G|``: about
-        SB3's parameter count, for parameter-matched comparisons) or ``"units"`` (divided by ``|G|``: SB3's units).
+    :param sizing: how default widths are chosen when not given: ``"channels"`` (SB3's widths counted in regular
+        channels), ``"parameters"`` (divided by ``√|G|``: about SB3's parameter count, for parameter-matched
+        comparisons) or ``"units"`` (divided by ``|G|``: SB3's number of units). Default: ``"channels"`` for the MLP
+        layers, ``"parameters"`` for :class:`EquivariantCnnExtractor`'s convolutions (see docs/results.md).
     """
 
     def __init__(
@@ -164,7 +165,7 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
         use_sde: bool = False,
         symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
-        sizing: str = DEFAULT_SIZING,
+        sizing: str | None = None,
         **kwargs: Any,
     ):
         kwargs |= self._prepare(
@@ -230,7 +231,7 @@ class MaskableEquivariantActorCriticPolicy(_EquivariantActorCriticMixin, Maskabl
         features_extractor_kwargs: dict[str, Any] | None = None,
         symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
-        sizing: str = DEFAULT_SIZING,
+        sizing: str | None = None,
         **kwargs: Any,
     ):
         kwargs |= self._prepare(

@@ -29,8 +29,12 @@ NO_SYMMETRY_HELP = (
 
 #: How default widths are read when ``net_arch`` / ``channels`` are not given (see :func:`default_width`).
 SIZINGS = ("channels", "parameters", "units")
-#: The default sizing of every equivariant policy, chosen by measurement (docs/results.md, "Default widths").
-DEFAULT_SIZING = "channels"
+#: Default sizing of MLP layers (``net_arch``): SB3's widths counted in regular channels (docs/results.md, "Default
+#: widths": the sample-efficiency gain at a negligible compute cost).
+MLP_SIZING = "channels"
+#: Default sizing of the equivariant NatureCNN: NatureCNN's parameter count (channel-matched convolutions cost about
+#: 3x NatureCNN's compute on Pong frames, docs/results.md).
+CNN_SIZING = "parameters"
 
 
 def resolve_symmetry(
@@ -64,9 +68,13 @@ def extractor_kwargs(
     features_extractor_kwargs: dict[str, Any] | None,
     symmetry: Symmetry,
     basis: str,
-    sizing: str = DEFAULT_SIZING,
+    sizing: str | None = None,
 ) -> dict[str, Any]:
-    """Hand the symmetry, basis kind and sizing to an equivariant features extractor (SB3's FlattenExtractor takes none)."""
+    """
+    Hand the symmetry, basis kind and sizing to an equivariant features extractor (SB3's FlattenExtractor takes none).
+    The CNN's sizing is written out (default :data:`CNN_SIZING`) so that a saved model rebuilds the same widths even if
+    the default changes.
+    """
     from sb3_equivariant.policies.extractors import EquivariantCnnExtractor
 
     kwargs = dict(features_extractor_kwargs or {})
@@ -74,7 +82,7 @@ def extractor_kwargs(
         kwargs.setdefault("symmetry", symmetry)
         kwargs.setdefault("basis", basis)
     if isinstance(features_extractor_class, type) and issubclass(features_extractor_class, EquivariantCnnExtractor):
-        kwargs.setdefault("sizing", sizing)
+        kwargs.setdefault("sizing", sizing or CNN_SIZING)
     return kwargs
 
 
@@ -148,7 +156,7 @@ def check_sizing(sizing: str) -> str:
     return sizing
 
 
-def default_width(width: int, group_order: int, sizing: str = DEFAULT_SIZING) -> int:
+def default_width(width: int, group_order: int, sizing: str = MLP_SIZING) -> int:
     """
     Channels of the regular representation (``|G|`` units each) that stand in for a plain layer of ``width`` units.
 
@@ -163,7 +171,7 @@ def default_width(width: int, group_order: int, sizing: str = DEFAULT_SIZING) ->
 
 
 def parse_net_arch(
-    net_arch: list[int] | dict[str, list[int]] | None, group_order: int, sizing: str = DEFAULT_SIZING
+    net_arch: list[int] | dict[str, list[int]] | None, group_order: int, sizing: str = MLP_SIZING
 ) -> dict[str, list[int]]:
     """SB3's ``net_arch`` in channels of the regular representation; ``None``: SB3's default [64, 64] by ``sizing``."""
     if net_arch is None:

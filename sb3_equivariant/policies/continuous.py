@@ -13,7 +13,7 @@ from torch import nn
 
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.policies.common import (
-    DEFAULT_SIZING,
+    MLP_SIZING,
     ObsPreprocessor,
     check_sizing,
     default_width,
@@ -122,7 +122,7 @@ class EquivariantContinuousMixin:
 
     symmetry: Symmetry
     basis: str
-    sizing: str
+    sizing: str | None
     actor_kwargs: dict[str, Any]
     critic_kwargs: dict[str, Any]
 
@@ -137,7 +137,7 @@ class EquivariantContinuousMixin:
         features_extractor_kwargs: dict[str, Any] | None,
         use_sde: bool,
         default_arch: list[int],
-        sizing: str = DEFAULT_SIZING,
+        sizing: str | None = None,
     ) -> dict[str, Any]:
         """Return the kwargs to pass on to SB3's ``__init__``; ``default_arch`` is SB3's default ``net_arch`` in units."""
         check_pairing(type(self))  # type: ignore[arg-type]
@@ -151,9 +151,9 @@ class EquivariantContinuousMixin:
         self.symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
         check_action_bounds(self.symmetry, action_space)
         self.basis = basis
-        self.sizing = check_sizing(sizing)
+        self.sizing = None if sizing is None else check_sizing(sizing)
         if net_arch is None:
-            net_arch = [default_width(width, len(self.symmetry), sizing) for width in default_arch]
+            net_arch = [default_width(width, len(self.symmetry), sizing or MLP_SIZING) for width in default_arch]
         return dict(
             net_arch=net_arch,
             features_extractor_class=features_extractor_class,

@@ -15,7 +15,7 @@ from torch import nn
 from sb3_equivariant.envs.symmetry import Symmetry
 from sb3_equivariant.nn import EquivariantLinear
 from sb3_equivariant.policies.common import (
-    DEFAULT_SIZING,
+    MLP_SIZING,
     ObsPreprocessor,
     check_sizing,
     default_width,
@@ -52,7 +52,7 @@ class _SymmetricNetArgs:
     net_args: dict[str, Any]
     symmetry: Symmetry
     basis: str
-    sizing: str
+    sizing: str | None
 
     def _prepare(
         self,
@@ -63,16 +63,16 @@ class _SymmetricNetArgs:
         net_arch: list[int] | None,
         features_extractor_class: type[BaseFeaturesExtractor],
         features_extractor_kwargs: dict[str, Any] | None,
-        sizing: str,
+        sizing: str | None,
     ) -> dict[str, Any]:
         """Resolve the symmetry before SB3 builds anything; return the kwargs to pass on to SB3's ``__init__``."""
         check_pairing(type(self))  # type: ignore[arg-type]
         self.symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
         self.basis = basis
-        self.sizing = check_sizing(sizing)
+        self.sizing = None if sizing is None else check_sizing(sizing)
         if net_arch is None:
             cnn = features_extractor_class is EquivariantCnnExtractor
-            net_arch = [] if cnn else [default_width(64, len(self.symmetry), sizing)] * 2
+            net_arch = [] if cnn else [default_width(64, len(self.symmetry), sizing or MLP_SIZING)] * 2
         return dict(
             net_arch=net_arch,
             features_extractor_class=features_extractor_class,
@@ -108,7 +108,8 @@ class EquivariantDQNPolicy(_SymmetricNetArgs, DQNPolicy):
     :param symmetry: the env's :class:`Symmetry` or a registered env id; default: found on the algorithm's env.
     :param basis: ``"equivariant"``, ``"nullspace"`` or ``"random"``.
     :param net_arch: hidden widths in regular channels; default SB3's ``[64, 64]`` read by ``sizing``.
-    :param sizing: how default widths are chosen: ``"channels"`` (default), ``"parameters"`` or ``"units"`` (see
+    :param sizing: how default widths are chosen: ``"channels"``, ``"parameters"`` or ``"units"``; default
+        ``"channels"`` for MLP layers, ``"parameters"`` for the CNN (see
         :class:`~sb3_equivariant.policies.EquivariantActorCriticPolicy`).
     """
 
@@ -122,7 +123,7 @@ class EquivariantDQNPolicy(_SymmetricNetArgs, DQNPolicy):
         features_extractor_kwargs: dict[str, Any] | None = None,
         symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
-        sizing: str = DEFAULT_SIZING,
+        sizing: str | None = None,
         **kwargs: Any,
     ):
         kwargs |= self._prepare(
@@ -191,7 +192,7 @@ class EquivariantQRDQNPolicy(_SymmetricNetArgs, QRDQNPolicy):
         features_extractor_kwargs: dict[str, Any] | None = None,
         symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
-        sizing: str = DEFAULT_SIZING,
+        sizing: str | None = None,
         **kwargs: Any,
     ):
         kwargs |= self._prepare(

@@ -11,7 +11,7 @@ from torch import nn
 
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import EquivariantConv2d, EquivariantLinear, GlobalPool2d
-from sb3_equivariant.policies.common import DEFAULT_SIZING, default_width
+from sb3_equivariant.policies.common import CNN_SIZING, default_width
 from sb3_equivariant.representation import ImageAction, copies, regular
 
 
@@ -36,7 +36,8 @@ class EquivariantCnnExtractor(BaseFeaturesExtractor):
     :param pooling: ``"flatten"``, ``"max"`` or ``"mean"``.
     :param activation_fn: activation (pointwise, so equivariant on regular channels).
     :param basis: ``"equivariant"``, ``"nullspace"`` or ``"random"``.
-    :param sizing: how default widths are chosen: ``"channels"``, ``"parameters"`` or ``"units"``.
+    :param sizing: how default widths are chosen: ``"parameters"`` (default: about NatureCNN's parameter count),
+        ``"channels"`` or ``"units"`` (see :func:`~sb3_equivariant.policies.common.default_width`).
     """
 
     def __init__(
@@ -51,7 +52,7 @@ class EquivariantCnnExtractor(BaseFeaturesExtractor):
         pooling: str = "flatten",
         activation_fn: type[nn.Module] = nn.ReLU,
         basis: str = "equivariant",
-        sizing: str = DEFAULT_SIZING,
+        sizing: str = CNN_SIZING,
     ):
         action = symmetry.obs_action
         if not isinstance(action, ImageAction):

@@ -19,7 +19,7 @@ from sb3_equivariant.envs.symmetry import Symmetry
 from sb3_equivariant.nn import EquivariantLinear
 from sb3_equivariant.policies.actor_critic import _EquivariantActorCriticMixin
 from sb3_equivariant.policies.common import (
-    DEFAULT_SIZING,
+    MLP_SIZING,
     EquivariantMlpExtractor,
     ObsPreprocessor,
     default_width,
@@ -126,8 +126,8 @@ class EquivariantRecurrentActorCriticPolicy(_EquivariantActorCriticMixin, Recurr
     :param lstm_hidden_size: LSTM state size in channels of the regular representation (``|G|`` units each); default:
         sb3-contrib's 256 read by ``sizing``.
     :param net_arch: hidden widths after the LSTM in regular channels; default: SB3's ``[64, 64]`` read by ``sizing``.
-    :param sizing: how default widths are chosen when not given: ``"channels"`` (default), ``"parameters"`` or
-        ``"units"`` (see :func:`~sb3_equivariant.policies.common.default_width`).
+    :param sizing: how default widths are chosen when not given: ``"channels"``, ``"parameters"`` or ``"units"``.
+        Default: ``"channels"`` for the LSTM and MLP layers, ``"parameters"`` for :class:`EquivariantCnnExtractor`.
     """
 
     def __init__(
@@ -141,7 +141,7 @@ class EquivariantRecurrentActorCriticPolicy(_EquivariantActorCriticMixin, Recurr
         use_sde: bool = False,
         symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
-        sizing: str = DEFAULT_SIZING,
+        sizing: str | None = None,
         lstm_hidden_size: int | None = None,
         n_lstm_layers: int = 1,
         lstm_kwargs: dict[str, Any] | None = None,
@@ -161,7 +161,9 @@ class EquivariantRecurrentActorCriticPolicy(_EquivariantActorCriticMixin, Recurr
         if lstm_kwargs:
             raise ValueError(f"lstm_kwargs {sorted(lstm_kwargs)} are nn.LSTM options; EquivariantLSTM takes none")
         group = self.symmetry.group
-        self.lstm_channels = lstm_hidden_size if lstm_hidden_size is not None else default_width(256, group.order, sizing)
+        self.lstm_channels = (
+            lstm_hidden_size if lstm_hidden_size is not None else default_width(256, group.order, sizing or MLP_SIZING)
+        )
         super().__init__(
             observation_space,
             action_space,

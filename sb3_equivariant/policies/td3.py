@@ -12,7 +12,7 @@ from torch import nn
 
 from sb3_equivariant.envs.symmetry import Symmetry
 from sb3_equivariant.nn import EquivariantLinear
-from sb3_equivariant.policies.common import DEFAULT_SIZING, equivariant_mlp, features_field
+from sb3_equivariant.policies.common import equivariant_mlp, features_field
 from sb3_equivariant.policies.continuous import EquivariantContinuousMixin
 from sb3_equivariant.policies.extractors import EquivariantCnnExtractor
 
@@ -53,9 +53,9 @@ class EquivariantTD3Policy(EquivariantContinuousMixin, TD3Policy):
     :param basis: ``"equivariant"`` (default), or the paper's ablations ``"nullspace"`` / ``"random"``.
     :param net_arch: hidden widths in channels of the regular representation (``|G|`` units each), a list or
         ``dict(pi=[...], qf=[...])``; default: SB3's ``[400, 300]`` (``[256, 256]`` with a CNN) read by ``sizing``.
-    :param sizing: how default widths (``net_arch``, and the CNN extractor's channels) are chosen when not given:
-        ``"channels"`` (default: SB3's widths as channels), ``"parameters"`` (divided by ``√|G|``: about SB3's
-        parameter count) or ``"units"`` (divided by ``|G|``); see :func:`~sb3_equivariant.policies.common.default_width`.
+    :param sizing: how default widths are chosen when not given: ``"channels"`` (SB3's widths counted in regular
+        channels), ``"parameters"`` (divided by ``√|G|``: about SB3's parameter count) or ``"units"`` (divided by
+        ``|G|``). Default: ``"channels"`` for the MLP layers, ``"parameters"`` for :class:`EquivariantCnnExtractor`.
     """
 
     def __init__(
@@ -69,7 +69,7 @@ class EquivariantTD3Policy(EquivariantContinuousMixin, TD3Policy):
         features_extractor_kwargs: dict[str, Any] | None = None,
         symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
-        sizing: str = DEFAULT_SIZING,
+        sizing: str | None = None,
         **kwargs: Any,
     ):
         cnn = issubclass(features_extractor_class, EquivariantCnnExtractor)
