@@ -1,6 +1,6 @@
 """The augmentation baselines: the same symmetry used as data instead of built into the network.
 
-    python examples/augmentation_baselines.py
+python examples/augmentation_baselines.py
 """
 
 from stable_baselines3 import DQN

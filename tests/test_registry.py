@@ -4,7 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from sb3_equivariant import GRIDWORLD_ID, SymmetryError, register_symmetry, registered_envs, symmetry_for
+from sb3_equivariant import GRIDWORLD_ID, MASKED_CARTPOLE_ID, SymmetryError, register_symmetry, registered_envs, symmetry_for
 from sb3_equivariant.envs import registry
 from sb3_equivariant.envs.registry import cartpole_symmetry, has_symmetry, swap_action_meanings
 from sb3_equivariant.multiagent import LEVER_ID, TRAFFIC_ID, WILDLIFE_ID
@@ -25,8 +25,19 @@ EXPECTED_IDS = [
     WILDLIFE_ID,
     TRAFFIC_ID,
     LEVER_ID,
+    MASKED_CARTPOLE_ID,
 ]
-EXACT = {"CartPole-v1", "Acrobot-v1", "Pendulum-v1", "Walker2d-v5", GRIDWORLD_ID, WILDLIFE_ID, TRAFFIC_ID, LEVER_ID}
+EXACT = {
+    "CartPole-v1",
+    "Acrobot-v1",
+    "Pendulum-v1",
+    "Walker2d-v5",
+    GRIDWORLD_ID,
+    WILDLIFE_ID,
+    TRAFFIC_ID,
+    LEVER_ID,
+    MASKED_CARTPOLE_ID,
+}
 HAS_BOX2D = importlib.util.find_spec("Box2D") is not None
 HAS_MUJOCO = importlib.util.find_spec("mujoco") is not None
 HAS_ALE = importlib.util.find_spec("ale_py") is not None

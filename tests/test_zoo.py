@@ -34,7 +34,7 @@ def _load_stub(path: Path) -> dict[str, Any]:
 
 
 def _algo_of(path: Path) -> str:
-    return path.stem.split("_")[0]
+    return "ppo_lstm" if path.stem.startswith("ppo_lstm") else path.stem.split("_")[0]
 
 
 def test_stubs_cover_every_config_and_method() -> None:
@@ -58,9 +58,9 @@ def test_yaml_entries_are_rl_zoo3_entries(path: Path) -> None:
 
 @pytest.mark.parametrize("path", STUBS, ids=lambda p: p.name)
 def test_stub_builds_model_on_rl_zoo3_env(path: Path) -> None:
-    """Build every stub's CartPole (and GridWorld) model the way rl_zoo3 does: plain make_vec_env(env_id)."""
+    """Build every stub's CartPole (GridWorld, Pendulum, masked CartPole) model the way rl_zoo3 does: make_vec_env(env_id)."""
     hyperparams = _load_stub(path)
-    for env_id in ("CartPole-v1", "sb3_equivariant/GridWorld-v0"):
+    for env_id in ("CartPole-v1", "sb3_equivariant/GridWorld-v0", "Pendulum-v1", "sb3_equivariant/CartPoleNoVel-v1"):
         if env_id not in hyperparams:
             continue
         params = dict(hyperparams[env_id])
@@ -70,7 +70,7 @@ def test_stub_builds_model_on_rl_zoo3_env(path: Path) -> None:
         kwargs = {k: v for k, v in params.items() if k not in ZOO_ONLY_KEYS}
         kwargs = {k: (float(v.split("_")[1]) if isinstance(v, str) and v.startswith("lin_") else v) for k, v in kwargs.items()}
         model = ALGOS[_algo_of(path)](policy, env, device="cpu", **kwargs)
-        method = path.stem.split("_", 2 if path.stem.startswith("ppo_paper") else 1)[-1]
+        method = path.stem.split("_", 2 if path.stem.startswith(("ppo_paper", "ppo_lstm")) else 1)[-1]
         if method in ("equivariant", "nullspace", "random"):
             assert getattr(model.policy, "basis", None) == method
             assert model.policy.symmetry.name == get_symmetry(env).name

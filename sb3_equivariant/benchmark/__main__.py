@@ -33,8 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", choices=sorted(PRESETS), help="a named experiment (see --list)")
     parser.add_argument("--list", action="store_true", help="list the presets and exit")
     parser.add_argument("--experiment", help="name of a custom experiment (with --config, --env, --methods)")
-    parser.add_argument("--config", help="zoo config for a custom experiment (ppo, ppo_paper, a2c, dqn, qrdqn)")
-    parser.add_argument("--algo", help="algorithm (default: the config's name up to the first '_')")
+    parser.add_argument(
+        "--config", help="zoo config for a custom experiment (ppo, ppo_paper, a2c, dqn, qrdqn, sac, td3, ppo_lstm)"
+    )
+    parser.add_argument("--algo", help="algorithm (default: ppo_lstm for ppo_lstm*, else the config's name up to the first '_')")
     parser.add_argument("--env", help="env id for a custom experiment")
     parser.add_argument("--methods", nargs="+", help="methods (override the preset's)")
     parser.add_argument("--seeds", nargs="+", type=int, help="seeds (override the preset's)")
@@ -79,7 +81,7 @@ def experiment_from_args(args: argparse.Namespace) -> Experiment:
         exp = Experiment(
             args.experiment,
             args.config,
-            args.algo or args.config.split("_")[0],
+            args.algo or ("ppo_lstm" if args.config.startswith("ppo_lstm") else args.config.split("_")[0]),
             args.env,
             tuple(args.methods),
             tuple(args.seeds or (0,)),

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 import sb3_equivariant
@@ -63,6 +64,8 @@ ZOO_ONLY_KEYS = (
     "env_kwargs",
     "vec_env_wrapper",
     "monitor_kwargs",
+    "noise_type",
+    "noise_std",
 )
 
 
@@ -309,6 +312,25 @@ def linear_schedule(text: str) -> LinearSchedule:
     if kind != "lin":
         raise ConfigError(f"unknown schedule {text!r}; only rl_zoo3's 'lin_<value>' is supported")
     return LinearSchedule(float(value))
+
+
+def action_noise(params: dict[str, Any], action_space: Any) -> Any:
+    """
+    rl_zoo3's ``noise_type`` (``"normal"`` or ``"ornstein-uhlenbeck"``) and ``noise_std`` as SB3 action noise, as
+    rl_zoo3 builds it (the same std on every action dimension); ``None`` without ``noise_type``.
+    """
+    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+    kind = params.get("noise_type")
+    if kind is None:
+        return None
+    n_actions = int(np.prod(action_space.shape))
+    mean, sigma = np.zeros(n_actions), float(params["noise_std"]) * np.ones(n_actions)
+    if "normal" in kind:
+        return NormalActionNoise(mean=mean, sigma=sigma)
+    if "ornstein-uhlenbeck" in kind:
+        return OrnsteinUhlenbeckActionNoise(mean=mean, sigma=sigma)
+    raise ConfigError(f"unknown noise_type {kind!r}; rl_zoo3 knows 'normal' and 'ornstein-uhlenbeck'")
 
 
 def callbacks_of(params: dict[str, Any]) -> list[Any]:

@@ -13,7 +13,17 @@ from sb3_equivariant.benchmark.runner import RunSpec
 #: the prey is caught and -10 when it never is (100 steps); a greedy oracle that walks towards the prey scores 0.73
 #: and uniformly random actions -4.8 (300 episodes each); see docs/results.md. Pong: -15 (6 points won per game;
 #: more thresholds with --thresholds).
-THRESHOLDS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "sb3_equivariant/GridWorld-v0": 0.6, "PongNoFrameskip-v4": -15.0}
+#: Pendulum: -200, a swing-up held upright (random torques: -1208 +/- 294 over 100 episodes). CartPoleNoVel:
+#: CartPole's 475. Walker2d: 2000, walking (standing still for the 1000 steps earns about 1000 of healthy reward).
+THRESHOLDS = {
+    "CartPole-v1": 475.0,
+    "Acrobot-v1": -100.0,
+    "sb3_equivariant/GridWorld-v0": 0.6,
+    "PongNoFrameskip-v4": -15.0,
+    "Pendulum-v1": -200.0,
+    "sb3_equivariant/CartPoleNoVel-v1": 475.0,
+    "Walker2d-v5": 2000.0,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +129,7 @@ def _iqm(values: object) -> float:
 
 
 PAPER_METHODS = ("baseline", "equivariant", "nullspace", "random", "augment_random")
+OFF_POLICY_METHODS = ("baseline", "equivariant", "replay_random", "replay_all")
 SIZING_METHODS = ("baseline", "equivariant", "equivariant_parameters", "equivariant_units")
 
 PRESETS: dict[str, Experiment] = {
@@ -237,6 +248,57 @@ PRESETS: dict[str, Experiment] = {
             4_096,
             20,
             description="GridWorld with PPO, 5 seeds, 100k steps",
+        ),
+        # Continuous control and partial observability (issue 12).
+        Experiment(
+            "pendulum_sac",
+            "sac",
+            "sac",
+            "Pendulum-v1",
+            OFF_POLICY_METHODS,
+            tuple(range(10)),
+            20_000,
+            1_000,
+            10,
+            description="Pendulum-v1, rl_zoo3 SAC: MlpPolicy vs EquivariantSACPolicy vs replay augmentation, 10 seeds, 20k steps",
+        ),
+        Experiment(
+            "pendulum_td3",
+            "td3",
+            "td3",
+            "Pendulum-v1",
+            OFF_POLICY_METHODS,
+            tuple(range(10)),
+            20_000,
+            1_000,
+            10,
+            description="Pendulum-v1, rl_zoo3 TD3: MlpPolicy vs EquivariantTD3Policy vs replay augmentation, 10 seeds, 20k steps",
+        ),
+        Experiment(
+            "walker2d_sac",
+            "sac",
+            "sac",
+            "Walker2d-v5",
+            ("baseline", "equivariant", "replay_random"),
+            tuple(range(5)),
+            200_000,
+            10_000,
+            5,
+            description="Walker2d-v5, rl_zoo3 SAC: MlpPolicy vs EquivariantSACPolicy (leg swap) vs replay augmentation, 5 seeds, "
+            "200k steps (rl_zoo3: 1M)",
+        ),
+        Experiment(
+            "cartpole_novel_lstm",
+            "ppo_lstm",
+            "ppo_lstm",
+            "sb3_equivariant/CartPoleNoVel-v1",
+            ("baseline", "equivariant"),
+            tuple(range(5)),
+            100_000,
+            4_096,
+            10,
+            description="CartPole with the velocities hidden, rl_zoo3 RecurrentPPO: MlpLstmPolicy vs EquivariantMlpLstmPolicy, "
+            "5 seeds, 100k steps",
         ),
         Experiment(
             "pong",

@@ -72,7 +72,7 @@ class RunSpec:
 
     :param experiment: name of the experiment (a directory under the results root).
     :param config: zoo config name (``"ppo"``, ``"ppo_paper"``...), which also fixes the algorithm.
-    :param algo: ``"ppo"``, ``"a2c"``, ``"dqn"`` or ``"qrdqn"``.
+    :param algo: rl_zoo3's name: ``"ppo"``, ``"a2c"``, ``"dqn"``, ``"qrdqn"``, ``"sac"``, ``"td3"`` or ``"ppo_lstm"``.
     :param env_id: gymnasium id.
     :param method: method of ``methods.yml``.
     :param seed: seed of the algorithm and the training envs (eval envs: :func:`eval_seed`).
@@ -184,10 +184,19 @@ class AppendingCSVOutputFormat(CSVOutputFormat):
 
 
 def algorithm_class(algo: str) -> type[BaseAlgorithm]:
-    from sb3_contrib import QRDQN
-    from stable_baselines3 import A2C, DQN, PPO
+    from sb3_contrib import QRDQN, RecurrentPPO
+    from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 
-    classes: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "dqn": DQN, "qrdqn": QRDQN}
+    # rl_zoo3's names
+    classes: dict[str, type[BaseAlgorithm]] = {
+        "ppo": PPO,
+        "a2c": A2C,
+        "dqn": DQN,
+        "qrdqn": QRDQN,
+        "sac": SAC,
+        "td3": TD3,
+        "ppo_lstm": RecurrentPPO,
+    }
     if algo not in classes:
         raise ValueError(f"unknown algorithm {algo!r}; choose one of {', '.join(classes)}")
     return classes[algo]
@@ -368,7 +377,7 @@ def _train(
     th.set_num_threads(1)
     from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-    from sb3_equivariant.benchmark.config import callbacks_of, model_kwargs
+    from sb3_equivariant.benchmark.config import action_noise, callbacks_of, model_kwargs
     from sb3_equivariant.envs import get_symmetry
     from sb3_equivariant.policies import count_parameters
 
@@ -379,6 +388,9 @@ def _train(
     env = make_envs(spec, params, spec.seed, int(params.get("n_envs", 1)))
     eval_env = make_envs(spec, params, first_eval_seed, spec.n_eval_episodes)
     kwargs = model_kwargs(params, lambda: get_symmetry(env, required=True))
+    noise = action_noise(params, env.action_space)
+    if noise is not None:
+        kwargs["action_noise"] = noise
 
     rows: list[dict[str, Any]] = []
     wall_offset = 0.0

@@ -1,6 +1,7 @@
 """Environment symmetries: the Symmetry object, wrappers, the registry of known symmetric envs, the verifier."""
 
 from sb3_equivariant.envs.gridworld import GRIDWORLD_ID, GridWorld, gridworld_symmetry, register_gridworld
+from sb3_equivariant.envs.masked import MASKED_CARTPOLE_ID, MaskedVelocityCartPole, register_masked_cartpole
 from sb3_equivariant.envs.normalize import SymmetricVecNormalize
 from sb3_equivariant.envs.registry import register_symmetry, registered_envs, symmetry_for
 from sb3_equivariant.envs.structured import AgentAction, DictAction
@@ -15,12 +16,15 @@ from sb3_equivariant.envs.wrappers import (
 )
 
 register_gridworld()
+register_masked_cartpole()
 
 __all__ = [
     "GRIDWORLD_ID",
+    "MASKED_CARTPOLE_ID",
     "AgentAction",
     "DictAction",
     "GridWorld",
+    "MaskedVelocityCartPole",
     "SymmetricEnv",
     "SymmetricVecNormalize",
     "Symmetry",

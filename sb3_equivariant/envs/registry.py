@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import gymnasium as gym
 
+from sb3_equivariant.envs.masked import MASKED_CARTPOLE_ID
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.group import flip_group
 from sb3_equivariant.representation import ImageAction, Representation, flip_action, permutation, signed_permutation
@@ -134,6 +135,21 @@ def pendulum_symmetry(env: gym.Env | None = None) -> Symmetry:
         name="Pendulum-mirror",
         notes="th -> -th mirror; exact",
         state_transform=_c2_signs([-1, -1], "pendulum_state"),
+    )
+
+
+def masked_cartpole_symmetry(env: gym.Env | None = None) -> Symmetry:
+    """
+    sb3_equivariant/CartPoleNoVel-v1 (CartPole with the velocities hidden), exact: CartPole's mirror. Observation
+    ``[x, theta] -> -obs``; state ``[x, x_dot, theta, theta_dot] -> -state``; push left (0) <-> push right (1).
+    """
+    return Symmetry(
+        _c2_signs([-1, -1], "cartpole_novel_obs"),
+        _c2_swap([1, 0], "cartpole_actions"),
+        exact=True,
+        name="CartPoleNoVel-mirror",
+        notes="x -> -x mirror of the track, velocities hidden; exact",
+        state_transform=_c2_signs([-1, -1, -1, -1], "cartpole_state"),
     )
 
 
@@ -338,6 +354,7 @@ def _gridworld(env: gym.Env | None) -> Symmetry:
 
 
 register_symmetry("CartPole-v1", cartpole_symmetry)
+register_symmetry(MASKED_CARTPOLE_ID, masked_cartpole_symmetry)
 register_symmetry("Acrobot-v1", acrobot_symmetry)
 register_symmetry("Pendulum-v1", pendulum_symmetry)
 register_no_symmetry("MountainCar-v0", _MOUNTAIN_CAR_REASON)

@@ -32,6 +32,7 @@ from sb3_equivariant.policies.common import (
     value_head,
 )
 from sb3_equivariant.policies.extractors import EquivariantCnnExtractor
+from sb3_equivariant.policies.pairing import check_pairing
 
 
 class _EquivariantActorCriticMixin:
@@ -49,7 +50,7 @@ class _EquivariantActorCriticMixin:
         self,
         observation_space: spaces.Space,
         action_space: spaces.Space,
-        symmetry: Symmetry | None,
+        symmetry: Symmetry | str | None,
         basis: str,
         net_arch: list[int] | dict[str, list[int]] | None,
         features_extractor_class: type[BaseFeaturesExtractor],
@@ -58,6 +59,7 @@ class _EquivariantActorCriticMixin:
         sizing: str | None = None,
     ) -> dict[str, Any]:
         """Resolve the symmetry before SB3 builds anything; return the kwargs to pass on to SB3's ``__init__``."""
+        check_pairing(type(self))  # type: ignore[arg-type]
         if use_sde:
             raise ValueError(
                 "gSDE (use_sde=True) is not supported by equivariant policies: its state-dependent noise matrix is not "
@@ -123,6 +125,11 @@ class _EquivariantActorCriticMixin:
         """The per-dimension log-std (tied across each orbit of the action permutation)."""
         return self.log_std[self.log_std_orbit]
 
+    def _get_action_dist_from_latent(self, latent_pi: th.Tensor) -> Distribution:
+        if isinstance(self.action_dist, DiagGaussianDistribution):  # type: ignore[attr-defined]
+            return self.action_dist.proba_distribution(self.action_net(latent_pi), self.action_log_std())  # type: ignore[attr-defined]
+        return super()._get_action_dist_from_latent(latent_pi)  # type: ignore[misc]
+
     def _equivariant_constructor_parameters(self, data: dict[str, Any]) -> dict[str, Any]:
         data.update(symmetry=self.symmetry, basis=self.basis, sizing=self.sizing)
         data["net_arch"] = self._equivariant_net_arch
@@ -141,8 +148,8 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
 
     Extra keyword arguments (the others are ``ActorCriticPolicy``'s and are passed on):
 
-    :param symmetry: the env's :class:`Symmetry`; default: found on the env the algorithm is given (made with
-        ``make_symmetric_env`` & co.).
+    :param symmetry: the env's :class:`Symmetry` or a registered env id (``"CartPole-v1"``); default: found on the env
+        the algorithm is given (made with ``make_symmetric_env`` & co.).
     :param basis: ``"equivariant"`` (default), or the paper's ablations ``"nullspace"`` / ``"random"``.
     :param net_arch: hidden widths in channels of the regular representation (``|G|`` units each); default: SB3's
         ``[64, 64]`` read by ``sizing``.
@@ -161,7 +168,7 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
         features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
         features_extractor_kwargs: dict[str, Any] | None = None,
         use_sde: bool = False,
-        symmetry: Symmetry | None = None,
+        symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
         sizing: str | None = None,
         **kwargs: Any,
@@ -181,11 +188,6 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return self._equivariant_constructor_parameters(super()._get_constructor_parameters())
-
-    def _get_action_dist_from_latent(self, latent_pi: th.Tensor) -> Distribution:
-        if isinstance(self.action_dist, DiagGaussianDistribution):
-            return self.action_dist.proba_distribution(self.action_net(latent_pi), self.action_log_std())
-        return super()._get_action_dist_from_latent(latent_pi)
 
 
 EquivariantMlpPolicy = EquivariantActorCriticPolicy
@@ -232,7 +234,7 @@ class MaskableEquivariantActorCriticPolicy(_EquivariantActorCriticMixin, Maskabl
         net_arch: list[int] | dict[str, list[int]] | None = None,
         features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
         features_extractor_kwargs: dict[str, Any] | None = None,
-        symmetry: Symmetry | None = None,
+        symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
         sizing: str | None = None,
         **kwargs: Any,

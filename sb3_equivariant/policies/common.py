@@ -14,6 +14,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, Flatten
 from torch import nn
 
 from sb3_equivariant.envs.discovery import constructing_algorithm, symmetry_of_constructing_algorithm
+from sb3_equivariant.envs.registry import symmetry_for
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import BasisLayer, EquivariantLinear
 from sb3_equivariant.representation import ImageAction, Representation, regular, tensor_product, trivial
@@ -37,15 +38,18 @@ CNN_SIZING = "parameters"
 
 
 def resolve_symmetry(
-    symmetry: Symmetry | None, observation_space: spaces.Space, action_space: spaces.Space, basis: str
+    symmetry: Symmetry | str | None, observation_space: spaces.Space, action_space: spaces.Space, basis: str
 ) -> Symmetry:
     """
-    The symmetry a policy is built for: the one passed in ``policy_kwargs``, else the one of the env of the algorithm
-    that is constructing the policy (``PPO(EquivariantMlpPolicy, env)``), which is then stored in the algorithm's
-    ``policy_kwargs`` so that ``save`` / ``load`` need no env. Checked against the spaces.
+    The symmetry a policy is built for: the one passed in ``policy_kwargs`` (a :class:`Symmetry`, or the id of an env
+    in the registry, e.g. ``"Pendulum-v1"``), else the one of the env of the algorithm that is constructing the policy
+    (``PPO(EquivariantMlpPolicy, env)``), which is then stored in the algorithm's ``policy_kwargs`` so that
+    ``save`` / ``load`` need no env. Checked against the spaces.
     """
     if basis not in BASIS_KINDS:
         raise ValueError(f"unknown basis {basis!r}; choose one of {BASIS_KINDS}")
+    if isinstance(symmetry, str):
+        symmetry = symmetry_for(symmetry)
     if symmetry is None:
         symmetry = symmetry_of_constructing_algorithm(store_in="policy_kwargs")
         algo = constructing_algorithm()
@@ -54,7 +58,7 @@ def resolve_symmetry(
     if symmetry is None:
         raise SymmetryError(NO_SYMMETRY_HELP)
     if not isinstance(symmetry, Symmetry):
-        raise SymmetryError(f"symmetry must be a sb3_equivariant.Symmetry, got {type(symmetry).__name__}")
+        raise SymmetryError(f"symmetry must be a sb3_equivariant.Symmetry or a registered env id, got {type(symmetry).__name__}")
     symmetry = _to_channel_first(symmetry, observation_space)
     return symmetry.check_spaces(observation_space, action_space)
 

@@ -26,6 +26,7 @@ from sb3_equivariant.policies.common import (
     resolve_symmetry,
 )
 from sb3_equivariant.policies.extractors import EquivariantCnnExtractor
+from sb3_equivariant.policies.pairing import check_pairing
 
 
 def equivariant_q_head(
@@ -57,7 +58,7 @@ class _SymmetricNetArgs:
         self,
         observation_space: spaces.Space,
         action_space: spaces.Space,
-        symmetry: Symmetry | None,
+        symmetry: Symmetry | str | None,
         basis: str,
         net_arch: list[int] | None,
         features_extractor_class: type[BaseFeaturesExtractor],
@@ -65,6 +66,7 @@ class _SymmetricNetArgs:
         sizing: str | None,
     ) -> dict[str, Any]:
         """Resolve the symmetry before SB3 builds anything; return the kwargs to pass on to SB3's ``__init__``."""
+        check_pairing(type(self))  # type: ignore[arg-type]
         self.symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
         self.basis = basis
         self.sizing = None if sizing is None else check_sizing(sizing)
@@ -103,7 +105,7 @@ class EquivariantDQNPolicy(_SymmetricNetArgs, DQNPolicy):
     """
     A ``DQNPolicy`` whose Q-network is equivariant (MLP on flat or flattened observations).
 
-    :param symmetry: the env's :class:`Symmetry`; default: found on the algorithm's env.
+    :param symmetry: the env's :class:`Symmetry` or a registered env id; default: found on the algorithm's env.
     :param basis: ``"equivariant"``, ``"nullspace"`` or ``"random"``.
     :param net_arch: hidden widths in regular channels; default SB3's ``[64, 64]`` read by ``sizing``.
     :param sizing: how default widths are chosen: ``"channels"``, ``"parameters"`` or ``"units"``; default
@@ -119,7 +121,7 @@ class EquivariantDQNPolicy(_SymmetricNetArgs, DQNPolicy):
         net_arch: list[int] | None = None,
         features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
         features_extractor_kwargs: dict[str, Any] | None = None,
-        symmetry: Symmetry | None = None,
+        symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
         sizing: str | None = None,
         **kwargs: Any,
@@ -188,7 +190,7 @@ class EquivariantQRDQNPolicy(_SymmetricNetArgs, QRDQNPolicy):
         net_arch: list[int] | None = None,
         features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
         features_extractor_kwargs: dict[str, Any] | None = None,
-        symmetry: Symmetry | None = None,
+        symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
         sizing: str | None = None,
         **kwargs: Any,
