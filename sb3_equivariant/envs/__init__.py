@@ -3,6 +3,7 @@
 from sb3_equivariant.envs.gridworld import GRIDWORLD_ID, GridWorld, gridworld_symmetry, register_gridworld
 from sb3_equivariant.envs.normalize import SymmetricVecNormalize
 from sb3_equivariant.envs.registry import register_symmetry, registered_envs, symmetry_for
+from sb3_equivariant.envs.room import ROOM_ID, Room, register_room
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.envs.verify import SymmetryReport, check_symmetry
 from sb3_equivariant.envs.wrappers import (
@@ -14,10 +15,13 @@ from sb3_equivariant.envs.wrappers import (
 )
 
 register_gridworld()
+register_room()
 
 __all__ = [
     "GRIDWORLD_ID",
+    "ROOM_ID",
     "GridWorld",
+    "Room",
     "SymmetricEnv",
     "SymmetricVecNormalize",
     "Symmetry",
@@ -29,6 +33,7 @@ __all__ = [
     "make_symmetric_atari_env",
     "make_symmetric_env",
     "make_symmetric_vec_env",
+    "register_room",
     "register_symmetry",
     "registered_envs",
     "symmetry_for",
