@@ -5,6 +5,7 @@ already in the CSV are skipped.
 
     python benchmarks/prae.py --task cartpole --seeds 0 1 2 3 4 --episodes 500 --epochs 30
     python benchmarks/prae.py --task room1 --seeds 0 1 2 3 4 --episodes 100 --epochs 40 --out results/prae
+    python benchmarks/prae.py --summarize --out results/prae   # markdown table of every CSV in the folder
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import torch as th
 
 from sb3_equivariant.envs.room import ROOM_ID
@@ -74,9 +76,40 @@ def run(task: str, method: str, seed: int, data: tuple[TransitionDataset, Transi
     }
 
 
+#: The authors' numbers (their notebooks, seed 0, 100 epochs): average episode length on (train, test) goals.
+PAPER = {"cartpole": ("192.1", "—"), "room1": ("9.01", "7.98"), "room2": ("8.95", "7.56")}
+
+
+def summarize(folder: Path) -> str:
+    """Markdown table: mean ± standard deviation over seeds of the average episode length, per task and method."""
+    lines = [
+        "| task | method | seeds | train episodes × epochs | train goals | test goals | paper (PRAE, train / test) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for task in TASKS:
+        path = folder / f"{task}.csv"
+        if not path.exists():
+            continue
+        with open(path) as file:
+            rows = list(csv.DictReader(file))
+        for method in METHODS:
+            mine = [row for row in rows if row["method"] == method]
+            if not mine:
+                continue
+            cells = []
+            for key in ("train_goal_length", "test_goal_length"):
+                values = np.array([float(row[key]) for row in mine])
+                cells.append("—" if np.isnan(values).all() else f"{values.mean():.1f} ± {values.std():.1f}")
+            budget = f"{mine[0]['train_episodes']} × {mine[0]['epochs']}"
+            paper = " / ".join(PAPER[task]) if method == "prae" else ""
+            lines.append(f"| {task} | {method} | {len(mine)} | {budget} | {cells[0]} | {cells[1]} | {paper} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", choices=sorted(TASKS), required=True)
+    parser.add_argument("--task", choices=sorted(TASKS))
+    parser.add_argument("--summarize", action="store_true", help="print the markdown table of --out and exit")
     parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=list(METHODS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--episodes", type=int, default=1000, help="training episodes (paper: 1000)")
@@ -85,6 +118,11 @@ def main() -> None:
     parser.add_argument("--out", default="results/prae", help="folder of <task>.csv")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
+    if args.summarize:
+        print(summarize(Path(args.out)))
+        return
+    if args.task is None:
+        parser.error("--task is required (or --summarize)")
     th.set_num_threads(args.threads)
     path = Path(args.out) / f"{args.task}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)

