@@ -97,7 +97,9 @@ class PRAE:
         self.batch_size = batch_size
         self.n_abstract_states = n_abstract_states
         self.is_image = is_image_space(observation_space, check_channels=False)
-        self.transition_temperature = transition_temperature or (0.01 if self.is_image else 0.1)
+        self.transition_temperature = (
+            (0.01 if self.is_image else 0.1) if transition_temperature is None else transition_temperature
+        )
         self.gamma = gamma
         self.n_sweeps = n_sweeps
         self.seed = seed
