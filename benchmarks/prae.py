@@ -91,7 +91,8 @@ def summarize(folder: Path) -> str:
         if not path.exists():
             continue
         with open(path) as file:
-            rows = list(csv.DictReader(file))
+            # The first row of each (method, seed): runs of one task may be split over processes.
+            rows = list({(row["method"], row["seed"]): row for row in reversed(list(csv.DictReader(file)))}.values())
         for method in METHODS:
             mine = [row for row in rows if row["method"] == method]
             if not mine:
