@@ -8,15 +8,15 @@ from sb3_equivariant.envs.room import KEY_CELL, LETTER_CELL, ROOM_ID, TRAIN_GOAL
 UP, RIGHT, DOWN, LEFT = 0, 1, 2, 3
 
 
-def _walk(env: Room, cells: list[tuple[int, int]]) -> list[tuple[float, bool]]:
-    """Walk the robot through neighbouring cells; (reward, terminated) of each step."""
+def _walk(env: Room, cells: list[tuple[int, int]]) -> list[tuple[float, bool, bool | None]]:
+    """Walk the robot through neighbouring cells; (reward, terminated, info["is_success"]) of each step."""
     out = []
     for cell in cells:
         dr, dc = cell[0] - env.robot[0], cell[1] - env.robot[1]
         action = {(-1, 0): UP, (0, 1): RIGHT, (1, 0): DOWN, (0, -1): LEFT}[(dr, dc)]
-        _, reward, terminated, truncated, _ = env.step(action)
+        _, reward, terminated, truncated, info = env.step(action)
         assert env.robot == cell and not truncated
-        out.append((reward, terminated))
+        out.append((reward, terminated, info.get("is_success")))
     return out
 
 
@@ -45,7 +45,7 @@ def test_deliver_the_key(n_objects: int) -> None:
     env.reset(seed=0)
     env.robot = (5, 3)
     steps = _walk(env, [(5, 4), (5, 5), (6, 5), (6, 6)])
-    assert steps == [(-0.1, False), (1.0, False), (-0.1, False), (1.0, True)]
+    assert steps == [(-0.1, False, None), (1.0, False, None), (-0.1, False, None), (1.0, True, True)]
     assert KEY_CELL not in env.remaining
     # The goal observation is what the robot sees on arrival.
     np.testing.assert_array_equal(env._render(env.robot, env.remaining), env.goal_observation())
@@ -55,7 +55,7 @@ def test_letter_is_a_distractor() -> None:
     env = Room(n_objects=2, goal=(3, 5))
     env.reset(seed=0)
     env.robot = (3, 2)
-    assert _walk(env, [LETTER_CELL, (3, 4), (3, 5)]) == [(-1.0, False), (-0.1, False), (-0.1, True)]
+    assert _walk(env, [LETTER_CELL, (3, 4), (3, 5)]) == [(-1.0, False, None), (-0.1, False, None), (-0.1, True, False)]
 
 
 def test_walls_and_channels() -> None:

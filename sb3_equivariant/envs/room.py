@@ -48,18 +48,19 @@ def _interior_cells() -> list[tuple[int, int]]:
 
 class Room(gym.Env):
     """
-    The PRAE object-delivery room (see the module docstring).
+        The PRAE object-delivery room (see the module docstring).
 
-    Observation: ``Box(0, 255, (3, 48, 48), uint8)``, channel first, values 0/255. Actions: ``Discrete(4)``: 0 up,
-    1 right, 2 down, 3 left; a move into a wall leaves the robot in place. Rewards (as the authors' env): +1 for
-    picking up the key, -1 for picking up the letter, +1 for standing on the goal cell once the key is picked up, -0.1
-    otherwise. The episode terminates when the robot stands on the goal cell holding an object. Made with
-    ``gymnasium.make(ROOM_ID)`` the episode is truncated after 100 steps; the class itself has no time limit.
+        Observation: ``Box(0, 255, (3, 48, 48), uint8)``, channel first, values 0/255. Actions: ``Discrete(4)``: 0 up,
+        1 right, 2 down, 3 left; a move into a wall leaves the robot in place. Rewards (as the authors' env): +1 for
+        picking up the key, -1 for picking up the letter, +1 for standing on the goal cell once the key is picked up, -0.1
+        otherwise. The episode terminates when the robot stands on the goal cell holding an object (as the authors' env:
+    the letter alone ends it too); ``info["is_success"]`` at termination says whether the key was delivered. Made with
+        ``gymnasium.make(ROOM_ID)`` the episode is truncated after 100 steps; the class itself has no time limit.
 
-    :param n_objects: 1 (key) or 2 (key and letter, the letter a distractor).
-    :param goal: ``"train"`` (one of the four corners :data:`TRAIN_GOALS`, drawn at each reset), ``"test"`` (any free
-        interior cell other than the robot's start, drawn at each reset) or a fixed ``(row, col)`` interior cell.
-    :param render_mode: ``None`` or ``"rgb_array"``.
+        :param n_objects: 1 (key) or 2 (key and letter, the letter a distractor).
+        :param goal: ``"train"`` (one of the four corners :data:`TRAIN_GOALS`, drawn at each reset), ``"test"`` (any free
+            interior cell other than the robot's start, drawn at each reset) or a fixed ``(row, col)`` interior cell.
+        :param render_mode: ``None`` or ``"rgb_array"``.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -120,7 +121,10 @@ class Room(gym.Env):
             reward = -0.1
         holding = len(self.remaining) < self.n_objects
         terminated = holding and self.robot == self.goal
-        return self._render(self.robot, self.remaining), reward, terminated, False, {"goal": self.goal}
+        info: dict[str, Any] = {"goal": self.goal}
+        if terminated:  # SB3's convention; an episode also ends when the letter alone is brought to the goal
+            info["is_success"] = KEY_CELL not in self.remaining
+        return self._render(self.robot, self.remaining), reward, terminated, False, info
 
     def goal_observation(self) -> np.ndarray:
         """The image of the goal of the current episode: the robot on the goal cell, the key picked up."""
