@@ -19,15 +19,17 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 
-from sb3_equivariant.envs.room import ROOM_ID
+from sb3_equivariant.envs.room import KEY_CELL, LETTER_CELL, ROOM_ID, ROOM_MOVES
 from sb3_equivariant.prae import CARTPOLE_ID, PRAE, TransitionDataset, collect_dataset, evaluate_cartpole, evaluate_room
 
-#: The model options of each method (everything else as the paper).
-METHODS = {
+#: The model options of each method (everything else as the paper); "shortest_path" is the Room's oracle (no model).
+METHODS: dict[str, dict] = {
     "prae": {},
     "autoencoder": {"objective": "reconstruction"},
     "no_contrastive": {"n_negatives": 0},
+    "shortest_path": {},
 }
+ROOM_SHAPE = (3, 48, 48)
 TASKS = {"cartpole": (CARTPOLE_ID, {}), "room1": (ROOM_ID, {"n_objects": 1}), "room2": (ROOM_ID, {"n_objects": 2})}
 FIELDS = [
     "task",
@@ -45,9 +47,74 @@ FIELDS = [
 ]
 
 
+def _robot_cell(obs: np.ndarray) -> tuple[int, int]:
+    """The Room cell of the robot (channel 0 inside the walls)."""
+    rows, cols = np.nonzero(obs[0, 6:-6, 6:-6])
+    return int(rows.min()) // 6 + 1, int(cols.min()) // 6 + 1
+
+
+class ShortestPathPolicy:
+    """The Room oracle: walk a shortest path around the letter to the key, then to the goal (SB3's ``predict``)."""
+
+    def __init__(self, goal: tuple[int, int]):
+        self.goal = goal
+
+    def predict(self, observation: np.ndarray, state=None, episode_start=None, deterministic: bool = True):
+        actions = []
+        for obs in np.asarray(observation).reshape(-1, *ROOM_SHAPE):
+            target = KEY_CELL if obs[1, 6:-6, 6:-6].any() else self.goal
+            blocked = {LETTER_CELL} if obs[2, 6:-6, 6:-6].any() else set()
+            actions.append(_first_move(_robot_cell(obs), target, blocked))
+        return np.array(actions), state
+
+
+class ShortestPathPlanner:
+    """Stands in for a fitted model in ``evaluate_room``: ``plan`` reads the goal cell off the goal observation."""
+
+    def plan(self, goal_observation: np.ndarray, seed: int | None = None) -> ShortestPathPolicy:
+        return ShortestPathPolicy(_robot_cell(goal_observation))
+
+
+def _first_move(start: tuple[int, int], target: tuple[int, int], blocked: set) -> int:
+    """First action of a shortest path on the 6 x 6 interior (breadth-first search)."""
+    if start == target:
+        return 0
+    parents: dict[tuple[int, int], tuple[tuple[int, int], int]] = {}
+    queue, seen = [start], {start}
+    while queue:
+        cell = queue.pop(0)
+        for action, (dr, dc) in enumerate(ROOM_MOVES):
+            nxt = (cell[0] + int(dr), cell[1] + int(dc))
+            if nxt in seen or nxt in blocked or not (1 <= nxt[0] <= 6 and 1 <= nxt[1] <= 6):
+                continue
+            seen.add(nxt)
+            parents[nxt] = (cell, action)
+            if nxt == target:
+                while parents[nxt][0] != start:
+                    nxt = parents[nxt][0]
+                return parents[nxt][1]
+            queue.append(nxt)
+    raise ValueError(f"no path from {start} to {target}")
+
+
 def run(task: str, method: str, seed: int, data: tuple[TransitionDataset, TransitionDataset], epochs: int, n_eval: int) -> dict:
     """Fit one model and evaluate it on the task's train (and, for the Room, test) goals."""
     env_id, env_kwargs = TASKS[task]
+    if method == "shortest_path":
+        cells = {key: np.nan for key in ("validation_loss", "fit_seconds", "train_episodes", "validation_episodes")}
+        oracle = ShortestPathPlanner()
+        lengths = [evaluate_room(oracle, env_kwargs["n_objects"], goals, n_eval, seed).mean() for goals in ("train", "test")]  # type: ignore[arg-type]
+        return {
+            "task": task,
+            "method": method,
+            "seed": seed,
+            **cells,
+            "transitions": 0,
+            "epochs": 0,
+            "train_goal_length": round(float(lengths[0]), 3),
+            "test_goal_length": round(float(lengths[1]), 3),
+            "eval_episodes": n_eval,
+        }
     env = gym.make(env_id, **env_kwargs)
     train, valid = data
     model = PRAE(env.observation_space, env.action_space, seed=seed, **METHODS[method])  # type: ignore[arg-type]
@@ -83,8 +150,9 @@ PAPER = {"cartpole": ("192.1", "—"), "room1": ("9.01", "7.98"), "room2": ("8.9
 def summarize(folder: Path) -> str:
     """Markdown table: mean ± standard deviation over seeds of the average episode length, per task and method."""
     lines = [
-        "| task | method | seeds | train episodes × epochs | train goals | test goals | paper (PRAE, train / test) |",
-        "|---|---|---|---|---|---|---|",
+        "| task | method | seeds | train episodes × epochs | train goals | test goals | shortest path, same seeds |"
+        " paper (PRAE, train / test) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for task in TASKS:
         path = folder / f"{task}.csv"
@@ -101,9 +169,15 @@ def summarize(folder: Path) -> str:
             for key in ("train_goal_length", "test_goal_length"):
                 values = np.array([float(row[key]) for row in mine])
                 cells.append("—" if np.isnan(values).all() else f"{values.mean():.1f} ± {values.std():.1f}")
-            budget = f"{mine[0]['train_episodes']} × {mine[0]['epochs']}"
+            budget = f"{mine[0]['train_episodes']} × {mine[0]['epochs']}" if method != "shortest_path" else "—"
             paper = " / ".join(PAPER[task]) if method == "prae" else ""
-            lines.append(f"| {task} | {method} | {len(mine)} | {budget} | {cells[0]} | {cells[1]} | {paper} |")
+            seeds = {row["seed"] for row in mine}
+            oracle = [row for row in rows if row["method"] == "shortest_path" and row["seed"] in seeds]
+            floor = ""
+            if oracle and method != "shortest_path" and len(oracle) == len(seeds):
+                means = [np.mean([float(row[key]) for row in oracle]) for key in ("train_goal_length", "test_goal_length")]
+                floor = f"{means[0]:.1f} / {means[1]:.1f}"
+            lines.append(f"| {task} | {method} | {len(mine)} | {budget} | {cells[0]} | {cells[1]} | {floor} | {paper} |")
     return "\n".join(lines)
 
 
@@ -137,10 +211,13 @@ def main() -> None:
         if not todo:
             continue
         # The paper collects 1000 training and 200 validation episodes with a uniform policy.
-        train = collect_dataset(env_id, args.episodes, seed=seed, env_kwargs=env_kwargs)
-        valid = collect_dataset(env_id, max(1, args.episodes // 5), seed=10_000 + seed, env_kwargs=env_kwargs)
+        needs_data = any(method != "shortest_path" for method in todo)
+        train = collect_dataset(env_id, args.episodes, seed=seed, env_kwargs=env_kwargs) if needs_data else None
+        valid = (
+            collect_dataset(env_id, max(1, args.episodes // 5), seed=10_000 + seed, env_kwargs=env_kwargs) if needs_data else None
+        )
         for method in todo:
-            row = run(args.task, method, seed, (train, valid), args.epochs, args.eval_episodes)
+            row = run(args.task, method, seed, (train, valid), args.epochs, args.eval_episodes)  # type: ignore[arg-type]
             print(row, flush=True)
             new_file = not path.exists()
             with open(path, "a", newline="") as file:
