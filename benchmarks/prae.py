@@ -44,6 +44,8 @@ FIELDS = [
     "train_goal_length",
     "test_goal_length",
     "eval_episodes",
+    "train_goal_success",
+    "test_goal_success",
 ]
 
 
@@ -98,49 +100,35 @@ def _first_move(start: tuple[int, int], target: tuple[int, int], blocked: set) -
 
 
 def run(task: str, method: str, seed: int, data: tuple[TransitionDataset, TransitionDataset], epochs: int, n_eval: int) -> dict:
-    """Fit one model and evaluate it on the task's train (and, for the Room, test) goals."""
+    """Fit one model (none for the oracle) and evaluate it on the task's train (and, for the Room, test) goals."""
     env_id, env_kwargs = TASKS[task]
+    row: dict = {"task": task, "method": method, "seed": seed, "eval_episodes": n_eval}
     if method == "shortest_path":
-        cells = {key: np.nan for key in ("validation_loss", "fit_seconds", "train_episodes", "validation_episodes")}
-        oracle = ShortestPathPlanner()
-        lengths = [evaluate_room(oracle, env_kwargs["n_objects"], goals, n_eval, seed).mean() for goals in ("train", "test")]  # type: ignore[arg-type]
-        return {
-            "task": task,
-            "method": method,
-            "seed": seed,
-            **cells,
-            "transitions": 0,
-            "epochs": 0,
-            "train_goal_length": round(float(lengths[0]), 3),
-            "test_goal_length": round(float(lengths[1]), 3),
-            "eval_episodes": n_eval,
-        }
-    env = gym.make(env_id, **env_kwargs)
-    train, valid = data
-    model = PRAE(env.observation_space, env.action_space, seed=seed, **METHODS[method])  # type: ignore[arg-type]
-    start = time.time()
-    model.fit(train, epochs=epochs, validation_data=valid)
-    fit_seconds = time.time() - start
-    if task == "cartpole":
-        train_length, test_length = evaluate_cartpole(model, n_eval, seed).mean(), float("nan")
+        model: PRAE | ShortestPathPlanner = ShortestPathPlanner()
+        row.update(train_episodes="", validation_episodes="", transitions=0, epochs=0, validation_loss="", fit_seconds="")
     else:
-        n_objects = env_kwargs["n_objects"]
-        train_length = evaluate_room(model, n_objects, "train", n_eval, seed).mean()
-        test_length = evaluate_room(model, n_objects, "test", n_eval, seed).mean()
-    return {
-        "task": task,
-        "method": method,
-        "seed": seed,
-        "train_episodes": train.n_episodes,
-        "validation_episodes": valid.n_episodes,
-        "transitions": len(train),
-        "epochs": epochs,
-        "validation_loss": round(model.evaluate_loss(valid), 5),
-        "fit_seconds": round(fit_seconds, 1),
-        "train_goal_length": round(float(train_length), 3),
-        "test_goal_length": round(float(test_length), 3),
-        "eval_episodes": n_eval,
-    }
+        env = gym.make(env_id, **env_kwargs)
+        train, valid = data
+        model = PRAE(env.observation_space, env.action_space, seed=seed, **METHODS[method])  # type: ignore[arg-type]
+        start = time.time()
+        model.fit(train, epochs=epochs, validation_data=valid)
+        row.update(
+            train_episodes=train.n_episodes,
+            validation_episodes=valid.n_episodes,
+            transitions=len(train),
+            epochs=epochs,
+            fit_seconds=round(time.time() - start, 1),
+            validation_loss=round(model.evaluate_loss(valid), 5),
+        )
+    if task == "cartpole":
+        assert isinstance(model, PRAE)
+        row.update(train_goal_length=round(float(evaluate_cartpole(model, n_eval, seed).mean()), 3))
+    else:
+        for goals in ("train", "test"):
+            lengths, successes = evaluate_room(model, env_kwargs["n_objects"], goals, n_eval, seed)  # type: ignore[arg-type]
+            row[f"{goals}_goal_length"] = round(float(lengths.mean()), 3)
+            row[f"{goals}_goal_success"] = round(float(successes.mean()), 3)
+    return row
 
 
 #: The authors' numbers (their notebooks, seed 0, 100 epochs): average episode length on (train, test) goals.
@@ -167,8 +155,14 @@ def summarize(folder: Path) -> str:
                 continue
             cells = []
             for key in ("train_goal_length", "test_goal_length"):
-                values = np.array([float(row[key]) for row in mine])
-                cells.append("—" if np.isnan(values).all() else f"{values.mean():.1f} ± {values.std():.1f}")
+                values = np.array([float(row[key] or "nan") for row in mine])
+                cell = "—" if np.isnan(values).all() else f"{values.mean():.1f} ± {values.std():.1f}"
+                success = [
+                    float(row[key.replace("length", "success")]) for row in mine if row.get(key.replace("length", "success"))
+                ]
+                if len(success) == len(mine):
+                    cell += f" ({np.mean(success):.0%} key delivered)"
+                cells.append(cell)
             budget = f"{mine[0]['train_episodes']} × {mine[0]['epochs']}" if method != "shortest_path" else "—"
             paper = " / ".join(PAPER[task]) if method == "prae" else ""
             seeds = {row["seed"] for row in mine}
@@ -221,7 +215,7 @@ def main() -> None:
             print(row, flush=True)
             new_file = not path.exists()
             with open(path, "a", newline="") as file:
-                writer = csv.DictWriter(file, fieldnames=FIELDS)
+                writer = csv.DictWriter(file, fieldnames=FIELDS, restval="")
                 if new_file:
                     writer.writeheader()
                 writer.writerow(row)

@@ -17,6 +17,7 @@ from sb3_equivariant.prae import (
     TransitionDataset,
     cartpole_goal,
     collect_dataset,
+    run_episodes,
     soft_transitions,
     value_iteration,
 )
@@ -157,6 +158,10 @@ def test_planned_policy_takes_shortest_paths(goal: tuple[int, int]) -> None:
     env = Monitor(Grid(goal, (3, 3)))
     _, lengths = evaluate_policy(policy, env, 3, return_episode_rewards=True)
     assert len(lengths) == 3 and max(lengths) <= 2 * (SIZE - 1)
+    if goal != (3, 3):
+        lengths, successes = run_episodes(policy, Grid(goal, (3, 3)), 2, seed=0)
+        np.testing.assert_array_equal(lengths, [6 - goal[0] - goal[1]] * 2)
+        assert np.isnan(successes).all() and len(successes) == 2  # Grid reports no "is_success"
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -38,28 +39,45 @@ def room_goal_cells(n_objects: int, goal_set: str) -> list[tuple[int, int]]:
     raise ValueError(f"goal_set must be 'train' or 'test', got {goal_set!r}")
 
 
-def episode_lengths(policy: PlannedPolicy, env: gym.Env, n_episodes: int, seed: int) -> np.ndarray:
+def run_episodes(policy: PlannedPolicy, env: gym.Env, n_episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """
-    Lengths of ``n_episodes`` episodes of ``policy`` in ``env`` (SB3's ``evaluate_policy``; ties broken at random
-    as in the paper).
+    Lengths and successes of ``n_episodes`` episodes of ``policy`` in ``env`` (SB3's ``evaluate_policy``; ties broken
+    at random as in the paper). A success is the env's ``info["is_success"]`` at the end of the episode (NaN when the
+    env does not report it).
     """
     vec_env = DummyVecEnv([lambda: Monitor(env)])
     vec_env.seed(seed)
-    _, lengths = evaluate_policy(policy, vec_env, n_eval_episodes=n_episodes, deterministic=False, return_episode_rewards=True)  # type: ignore[arg-type]
+    successes: list[float] = []
+
+    def record(local: dict[str, Any], _: dict[str, Any]) -> None:
+        if local["done"]:
+            successes.append(float(local["info"].get("is_success", np.nan)))
+
+    _, lengths = evaluate_policy(
+        policy,  # type: ignore[arg-type]
+        vec_env,
+        n_eval_episodes=n_episodes,
+        deterministic=False,
+        return_episode_rewards=True,
+        callback=record,
+    )
     vec_env.close()
-    return np.asarray(lengths)
+    return np.asarray(lengths), np.asarray(successes)
 
 
 def evaluate_cartpole(model: PRAE, n_episodes: int = 100, seed: int = 0) -> np.ndarray:
     """Episode lengths on CartPole-v0 (at most 200; longer is better) of the policy planned towards :func:`cartpole_goal`."""
     policy = model.plan(cartpole_goal(), seed=seed)
-    return episode_lengths(policy, gym.make(CARTPOLE_ID), n_episodes, seed)
+    return run_episodes(policy, gym.make(CARTPOLE_ID), n_episodes, seed)[0]
 
 
-def evaluate_room(model: PRAE, n_objects: int, goal_set: str, n_episodes: int = 100, seed: int = 0) -> np.ndarray:
+def evaluate_room(
+    model: PRAE, n_objects: int, goal_set: str, n_episodes: int = 100, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """
-    Episode lengths in the Room (shorter is better), each episode towards a goal cell drawn uniformly from the goal
-    set. Value iteration runs once per distinct goal, not once per episode.
+    Episode lengths in the Room (shorter is better) and successes (the key delivered: with two objects an episode
+    also ends when the letter alone is brought to the goal), each episode towards a goal cell drawn uniformly from
+    the goal set. Value iteration runs once per distinct goal, not once per episode.
 
     :param model: a fitted model.
     :param n_objects: 1 or 2.
@@ -70,11 +88,13 @@ def evaluate_room(model: PRAE, n_objects: int, goal_set: str, n_episodes: int = 
     cells = room_goal_cells(n_objects, goal_set)
     rng = np.random.default_rng(seed)
     draws = Counter(cells[i] for i in rng.integers(len(cells), size=n_episodes))
-    lengths = []
+    lengths, successes = [], []
     for k, (cell, count) in enumerate(sorted(draws.items())):
         env = gym.make(ROOM_ID, n_objects=n_objects, goal=cell)
         room = env.unwrapped
         assert isinstance(room, Room)
         policy = model.plan(room.goal_observation(), seed=seed + k)
-        lengths.append(episode_lengths(policy, env, count, seed + k))
-    return np.concatenate(lengths)
+        episode_lengths, episode_successes = run_episodes(policy, env, count, seed + k)
+        lengths.append(episode_lengths)
+        successes.append(episode_successes)
+    return np.concatenate(lengths), np.concatenate(successes)
