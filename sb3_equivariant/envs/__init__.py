@@ -4,6 +4,7 @@ from sb3_equivariant.envs.gridworld import GRIDWORLD_ID, GridWorld, gridworld_sy
 from sb3_equivariant.envs.masked import MASKED_CARTPOLE_ID, MaskedVelocityCartPole, register_masked_cartpole
 from sb3_equivariant.envs.normalize import SymmetricVecNormalize
 from sb3_equivariant.envs.registry import register_symmetry, registered_envs, symmetry_for
+from sb3_equivariant.envs.room import ROOM_ID, Room, register_room
 from sb3_equivariant.envs.structured import AgentAction, DictAction
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.envs.verify import SymmetryReport, check_symmetry
@@ -17,14 +18,17 @@ from sb3_equivariant.envs.wrappers import (
 
 register_gridworld()
 register_masked_cartpole()
+register_room()
 
 __all__ = [
     "GRIDWORLD_ID",
     "MASKED_CARTPOLE_ID",
+    "ROOM_ID",
     "AgentAction",
     "DictAction",
     "GridWorld",
     "MaskedVelocityCartPole",
+    "Room",
     "SymmetricEnv",
     "SymmetricVecNormalize",
     "Symmetry",
@@ -36,6 +40,7 @@ __all__ = [
     "make_symmetric_atari_env",
     "make_symmetric_env",
     "make_symmetric_vec_env",
+    "register_room",
     "register_symmetry",
     "registered_envs",
     "symmetry_for",
