@@ -285,10 +285,14 @@ def test_compute_benchmark_rows() -> None:
     from sb3_equivariant.benchmark.compute import markdown, run
 
     rows = run(["CartPole-v1"], scale=0.05, inference_calls=3)
-    assert [r["policy"] for r in rows] == ["MLP [64, 64]", "equivariant [64, 64] (default)", "equivariant [45, 45] (parameters)"]
-    # Parameter-matched: within 10% of the MLP; the default (SB3's widths in channels of C2) has about twice as many.
-    assert abs(rows[2]["parameters"] / rows[0]["parameters"] - 1) < 0.1
-    assert 1.7 < rows[1]["parameters"] / rows[0]["parameters"] < 2.3
+    assert [r["policy"] for r in rows] == [
+        "MLP [64, 64]",
+        "equivariant [45, 45] (default: parameters)",
+        "equivariant [64, 64] (channels)",
+    ]
+    # The default is parameter-matched: within 10% of the MLP; SB3's widths in channels of C2 have about twice as many.
+    assert abs(rows[1]["parameters"] / rows[0]["parameters"] - 1) < 0.1
+    assert 1.7 < rows[2]["parameters"] / rows[0]["parameters"] < 2.3
     assert all(r["train_steps_per_cpu_s"] > 0 and r["inference_ms"] > 0 for r in rows)
     table = markdown(rows)
     assert table.count("\n") == 4 and "| 1.00 |" in table

@@ -252,9 +252,9 @@ def test_sizing_sets_parameter_counts(algo: type, sizing: str, low: float, high:
 
 def test_default_sizing(tmp_path) -> None:
     model = PPO(EquivariantMlpPolicy, make_symmetric_env("CartPole-v1"))
-    assert model.policy.mlp_extractor.channels_pi == 64  # SB3's width, in regular channels
+    assert model.policy.mlp_extractor.channels_pi == 45  # SB3's 64 units / sqrt(|G|): about SB3's parameter count
     model.save(tmp_path / "model.zip")
-    assert PPO.load(tmp_path / "model.zip").policy.mlp_extractor.channels_pi == 64
+    assert PPO.load(tmp_path / "model.zip").policy.mlp_extractor.channels_pi == 45
     # The CNN defaults to NatureCNN's parameter count, written into the saved extractor kwargs.
     pong = PPO(EquivariantCnnPolicy, _env("Pong"), n_steps=16)
     assert pong.policy.features_extractor_kwargs["sizing"] == "parameters"

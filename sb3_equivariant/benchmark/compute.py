@@ -66,8 +66,8 @@ def default_cases(scale: float = 1.0) -> list[Case]:
             dict(n_steps=32, batch_size=256, n_epochs=20),
             {
                 "MLP [64, 64]": ("MlpPolicy", {}),
-                "equivariant [64, 64] (default)": (EquivariantMlpPolicy, {}),
-                "equivariant [45, 45] (parameters)": (EquivariantMlpPolicy, dict(sizing="parameters")),
+                "equivariant [45, 45] (default: parameters)": (EquivariantMlpPolicy, {}),
+                "equivariant [64, 64] (channels)": (EquivariantMlpPolicy, dict(sizing="channels")),
             },
             int(8192 * scale),
         ),
@@ -81,7 +81,7 @@ def default_cases(scale: float = 1.0) -> list[Case]:
                     "CnnPolicy",
                     dict(features_extractor_class=SmallCnn, features_extractor_kwargs=grid_cnn, net_arch=[]),
                 ),
-                "equivariant 16/32, fc 512 (default)": (
+                "equivariant 16/32, fc 512 (channels)": (
                     EquivariantCnnPolicy,
                     dict(features_extractor_kwargs=dict(grid_eq, channels=(16, 32), features_channels=512)),
                 ),

@@ -29,7 +29,7 @@ from torch import nn
 from sb3_equivariant.envs.structured import AgentAction, DictAction
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import EquivariantConv2d, EquivariantLinear, GlobalPool2d
-from sb3_equivariant.policies.common import CNN_SIZING, default_width, init_module, resolve_symmetry
+from sb3_equivariant.policies.common import DEFAULT_SIZING, default_width, init_module, resolve_symmetry
 from sb3_equivariant.representation import ImageAction, Representation, copies, direct_sum, regular, trivial
 
 VIEW_KEY, POSITION_KEY = "view", "position"
@@ -325,7 +325,7 @@ class MessagePassingPolicy(ActorCriticPolicy):
     @staticmethod
     def _width(widths: Sequence[int], symmetry: Symmetry | None) -> tuple[int, ...]:
         # A CNN encoder: sized like the equivariant NatureCNN, to about the standard network's parameter count.
-        return tuple(widths) if symmetry is None else tuple(default_width(w, len(symmetry), CNN_SIZING) for w in widths)
+        return tuple(widths) if symmetry is None else tuple(default_width(w, len(symmetry), DEFAULT_SIZING) for w in widths)
 
     def _heads(self, extractor: MessagePassingExtractor) -> tuple[nn.Module, nn.Module]:
         n_actions = int(self.action_space.nvec[0])  # type: ignore[attr-defined]

@@ -17,7 +17,7 @@ from torch import nn
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import EquivariantLinear
 from sb3_equivariant.policies.common import (
-    MLP_SIZING,
+    DEFAULT_SIZING,
     EquivariantMlpExtractor,
     ObsPreprocessor,
     action_output_rep,
@@ -70,7 +70,7 @@ class _EquivariantActorCriticMixin:
         self.symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
         self.basis = basis
         self.sizing = None if sizing is None else check_sizing(sizing)
-        self._equivariant_net_arch = parse_net_arch(net_arch, len(self.symmetry), sizing or MLP_SIZING)
+        self._equivariant_net_arch = parse_net_arch(net_arch, len(self.symmetry), sizing or DEFAULT_SIZING)
         return dict(
             net_arch=self._equivariant_net_arch,
             features_extractor_class=features_extractor_class,
@@ -155,8 +155,8 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
         ``[64, 64]`` read by ``sizing``.
     :param sizing: how default widths are chosen when not given: ``"channels"`` (SB3's widths counted in regular
         channels), ``"parameters"`` (divided by ``√|G|``: about SB3's parameter count, for parameter-matched
-        comparisons) or ``"units"`` (divided by ``|G|``: SB3's number of units). Default: ``"channels"`` for the MLP
-        layers, ``"parameters"`` for :class:`EquivariantCnnExtractor`'s convolutions (see docs/results.md).
+        comparisons) or ``"units"`` (divided by ``|G|``: SB3's number of units).
+        Default: ``"parameters"`` (see docs/results.md, "Default widths").
     """
 
     def __init__(

@@ -13,7 +13,7 @@ from torch import nn
 
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.policies.common import (
-    MLP_SIZING,
+    DEFAULT_SIZING,
     ObsPreprocessor,
     check_sizing,
     default_width,
@@ -153,7 +153,7 @@ class EquivariantContinuousMixin:
         self.basis = basis
         self.sizing = None if sizing is None else check_sizing(sizing)
         if net_arch is None:
-            net_arch = [default_width(width, len(self.symmetry), sizing or MLP_SIZING) for width in default_arch]
+            net_arch = [default_width(width, len(self.symmetry), sizing or DEFAULT_SIZING) for width in default_arch]
         return dict(
             net_arch=net_arch,
             features_extractor_class=features_extractor_class,

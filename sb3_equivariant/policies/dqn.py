@@ -15,7 +15,7 @@ from torch import nn
 from sb3_equivariant.envs.symmetry import Symmetry
 from sb3_equivariant.nn import EquivariantLinear
 from sb3_equivariant.policies.common import (
-    MLP_SIZING,
+    DEFAULT_SIZING,
     ObsPreprocessor,
     check_sizing,
     default_width,
@@ -72,7 +72,7 @@ class _SymmetricNetArgs:
         self.sizing = None if sizing is None else check_sizing(sizing)
         if net_arch is None:
             cnn = features_extractor_class is EquivariantCnnExtractor
-            net_arch = [] if cnn else [default_width(64, len(self.symmetry), sizing or MLP_SIZING)] * 2
+            net_arch = [] if cnn else [default_width(64, len(self.symmetry), sizing or DEFAULT_SIZING)] * 2
         return dict(
             net_arch=net_arch,
             features_extractor_class=features_extractor_class,
@@ -108,8 +108,7 @@ class EquivariantDQNPolicy(_SymmetricNetArgs, DQNPolicy):
     :param symmetry: the env's :class:`Symmetry` or a registered env id; default: found on the algorithm's env.
     :param basis: ``"equivariant"``, ``"nullspace"`` or ``"random"``.
     :param net_arch: hidden widths in regular channels; default SB3's ``[64, 64]`` read by ``sizing``.
-    :param sizing: how default widths are chosen: ``"channels"``, ``"parameters"`` or ``"units"``; default
-        ``"channels"`` for MLP layers, ``"parameters"`` for the CNN (see
+    :param sizing: how default widths are chosen: ``"channels"``, ``"parameters"`` (default) or ``"units"`` (see
         :class:`~sb3_equivariant.policies.EquivariantActorCriticPolicy`).
     """
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import EquivariantConv2d, EquivariantLinear, GlobalPool2d
-from sb3_equivariant.policies.common import CNN_SIZING, default_width
+from sb3_equivariant.policies.common import DEFAULT_SIZING, default_width
 from sb3_equivariant.representation import ImageAction, copies, regular
 
 
@@ -52,7 +52,7 @@ class EquivariantCnnExtractor(BaseFeaturesExtractor):
         pooling: str = "flatten",
         activation_fn: type[nn.Module] = nn.ReLU,
         basis: str = "equivariant",
-        sizing: str = CNN_SIZING,
+        sizing: str = DEFAULT_SIZING,
     ):
         action = symmetry.obs_action
         if not isinstance(action, ImageAction):

@@ -19,7 +19,7 @@ from sb3_equivariant.envs.symmetry import Symmetry
 from sb3_equivariant.nn import EquivariantLinear
 from sb3_equivariant.policies.actor_critic import _EquivariantActorCriticMixin
 from sb3_equivariant.policies.common import (
-    MLP_SIZING,
+    DEFAULT_SIZING,
     EquivariantMlpExtractor,
     ObsPreprocessor,
     default_width,
@@ -127,7 +127,7 @@ class EquivariantRecurrentActorCriticPolicy(_EquivariantActorCriticMixin, Recurr
         sb3-contrib's 256 read by ``sizing``.
     :param net_arch: hidden widths after the LSTM in regular channels; default: SB3's ``[64, 64]`` read by ``sizing``.
     :param sizing: how default widths are chosen when not given: ``"channels"``, ``"parameters"`` or ``"units"``.
-        Default: ``"channels"`` for the LSTM and MLP layers, ``"parameters"`` for :class:`EquivariantCnnExtractor`.
+        Default: ``"parameters"`` (see docs/results.md, "Default widths").
     """
 
     def __init__(
@@ -162,7 +162,7 @@ class EquivariantRecurrentActorCriticPolicy(_EquivariantActorCriticMixin, Recurr
             raise ValueError(f"lstm_kwargs {sorted(lstm_kwargs)} are nn.LSTM options; EquivariantLSTM takes none")
         group = self.symmetry.group
         self.lstm_channels = (
-            lstm_hidden_size if lstm_hidden_size is not None else default_width(256, group.order, sizing or MLP_SIZING)
+            lstm_hidden_size if lstm_hidden_size is not None else default_width(256, group.order, sizing or DEFAULT_SIZING)
         )
         super().__init__(
             observation_space,

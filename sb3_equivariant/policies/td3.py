@@ -55,7 +55,7 @@ class EquivariantTD3Policy(EquivariantContinuousMixin, TD3Policy):
         ``dict(pi=[...], qf=[...])``; default: SB3's ``[400, 300]`` (``[256, 256]`` with a CNN) read by ``sizing``.
     :param sizing: how default widths are chosen when not given: ``"channels"`` (SB3's widths counted in regular
         channels), ``"parameters"`` (divided by ``√|G|``: about SB3's parameter count) or ``"units"`` (divided by
-        ``|G|``). Default: ``"channels"`` for the MLP layers, ``"parameters"`` for :class:`EquivariantCnnExtractor`.
+        ``|G|``). Default: ``"parameters"`` (see docs/results.md, "Default widths").
     """
 
     def __init__(
