@@ -264,7 +264,7 @@ def _run_killed(spec: RunSpec, root: Path, at: str) -> int | None:
 
 
 def test_run_killed_twice_around_the_checkpoint_swap_resumes(tmp_path: Path) -> None:
-    spec = _spec()
+    spec = _spec(n_timesteps=1024)  # checkpoints at the rollout starts 256, 512, 768
     ckpt_dir = tmp_path / "ckpt" / spec.relative_dir()
     # Killed between deleting its first checkpoint (256) and renaming the second (512): only checkpoint.tmp is left.
     assert _run_killed(spec, tmp_path, "swap") == -signal.SIGKILL
@@ -279,11 +279,23 @@ def test_run_killed_twice_around_the_checkpoint_swap_resumes(tmp_path: Path) -> 
     out = run_one(spec, str(tmp_path / "res"), str(tmp_path / "ckpt"))  # takes over the stale lock
     assert out["status"] == "done"
     run_dir = tmp_path / "res" / spec.relative_dir()
-    assert [r["step"] for r in read_curve(run_dir / "curve.csv")] == [0, 256, 512, 768]
+    assert [r["step"] for r in read_curve(run_dir / "curve.csv")] == [0, 256, 512, 768, 1024]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["resumed"] and manifest["eval_seeds"] == [eval_seed(0, 2), eval_seed(0, 2) + 2]
     assert len(log.read_text().splitlines()) > rows_before  # appended, not truncated
     assert sorted(p.name for p in run_dir.iterdir()) == ["curve.csv", "manifest.json"]
+
+
+def test_checkpoints_do_not_wait_for_evaluations(tmp_path: Path) -> None:
+    # Evaluations at 0 and 1024 only: a run killed at its second checkpoint still resumes from step 512.
+    spec = _spec(n_timesteps=1024, eval_freq=1024)
+    ckpt_dir = tmp_path / "ckpt" / spec.relative_dir()
+    assert _run_killed(spec, tmp_path, "swap") == -signal.SIGKILL
+    assert _newest_state(ckpt_dir) == 512
+    path, state = checkpoint.latest_checkpoint(ckpt_dir)  # type: ignore[misc]
+    assert [r["step"] for r in read_curve(path / "curve.csv")] == [0] and state["wall_time"] > 0
+    assert run_one(spec, str(tmp_path / "res"), str(tmp_path / "ckpt"))["status"] == "done"
+    assert [r["step"] for r in read_curve(tmp_path / "res" / spec.relative_dir() / "curve.csv")] == [0, 1024]
 
 
 def _newest_state(ckpt_dir: Path) -> int:

@@ -11,7 +11,8 @@ a results directory never train the same run, whatever their checkpoint director
 
 While it runs, a checkpoint (model with its optimizer, the replay buffer for off-policy algorithms, the curve so far,
 the last training episodes) is written under ``<checkpoints>/<experiment>/<env>/<label>/seed<k>/`` at most every
-``checkpoint_seconds`` of wall time, always right after an evaluation so that model and curve agree; see
+``checkpoint_seconds`` of wall time, at the start of a rollout (after SB3's update, so model, optimizer and curve agree;
+a long evaluation interval does not stretch the time between checkpoints); see
 :mod:`.checkpoint` for why a kill at any moment loses nothing but the steps since the last one. A killed run resumes
 from it (the training envs restart their episodes: resumed runs are not bit-identical to uninterrupted ones);
 rerunning skips finished runs. SB3's ``progress.csv`` log is appended to on resume.
@@ -232,8 +233,8 @@ def make_envs(spec: RunSpec, params: dict[str, Any], seed: int, n_envs: int) -> 
 class EvalCurveCallback(BaseCallback):
     """
     Deterministic evaluation every ``eval_freq`` env steps (at grid points ``k * eval_freq``, including 0), appended
-    to ``rows`` with the mean return of the last training episodes; calls ``checkpoint()`` after an evaluation when
-    ``checkpoint_seconds`` have passed since the last one.
+    to ``rows`` with the mean return of the last training episodes; calls ``checkpoint(wall_time)`` at the start of a
+    rollout when ``checkpoint_seconds`` have passed since the last one and steps were taken since.
 
     :param eval_env: evaluation envs (one episode each).
     :param eval_seed: reseeds ``eval_env`` before every evaluation: the same start states every time, so differences
@@ -241,10 +242,10 @@ class EvalCurveCallback(BaseCallback):
     :param eval_freq: env steps between evaluations.
     :param n_eval_episodes: episodes per evaluation.
     :param rows: the curve, appended to (resumed runs pass the rows of their checkpoint).
-    :param checkpoint: writes a checkpoint.
+    :param checkpoint: writes a checkpoint, given the run's wall time so far.
     :param checkpoint_seconds: minimum wall time between checkpoints.
     :param wall_offset: wall time already spent (resumed runs).
-    :param progress_path: file updated with the step count after each evaluation (for the progress bar).
+    :param progress_path: file updated with the step count after each evaluation and checkpoint (for the progress bar).
     :param episodes: training episodes to restore into SB3's ``ep_info_buffer`` (resumed runs: SB3 does not save it).
     """
 
@@ -255,7 +256,7 @@ class EvalCurveCallback(BaseCallback):
         eval_freq: int,
         n_eval_episodes: int,
         rows: list[dict[str, Any]],
-        checkpoint: Callable[[], None],
+        checkpoint: Callable[[float], None],
         checkpoint_seconds: float,
         wall_offset: float,
         progress_path: Path,
@@ -269,6 +270,7 @@ class EvalCurveCallback(BaseCallback):
         self.episodes = episodes or []
         self.start = time.time() - wall_offset
         self.last_checkpoint = time.time()
+        self.checkpointed_steps: int | None = None
 
     def _next_step(self) -> int:
         return 0 if not self.rows else self.rows[-1]["step"] + self.eval_freq
@@ -297,17 +299,22 @@ class EvalCurveCallback(BaseCallback):
         atomic_write_text(self.progress_path, str(self.num_timesteps))
 
     def _on_training_start(self) -> None:
+        self.checkpointed_steps = self.num_timesteps
         if self.model.ep_info_buffer is not None:
             self.model.ep_info_buffer.extend(self.episodes)
         if not self.rows:
             self._evaluate()
 
+    def _on_rollout_start(self) -> None:
+        # Between SB3's update and the next rollout: nothing collected is lost by resuming from here.
+        if self.num_timesteps > (self.checkpointed_steps or 0) and time.time() - self.last_checkpoint >= self.checkpoint_seconds:
+            self.checkpoint(time.time() - self.start)
+            self.checkpointed_steps, self.last_checkpoint = self.num_timesteps, time.time()
+            atomic_write_text(self.progress_path, str(self.num_timesteps))
+
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next_step():
             self._evaluate()
-            if time.time() - self.last_checkpoint >= self.checkpoint_seconds:
-                self.checkpoint()
-                self.last_checkpoint = time.time()
         return True
 
 
@@ -425,10 +432,10 @@ def _train(
             model.save_replay_buffer(directory / "replay_buffer.pkl")
         (directory / "curve.csv").write_text(curve_text(rows))
 
-    def checkpoint() -> None:
+    def checkpoint(wall_time: float) -> None:
         state = {
             "num_timesteps": int(model.num_timesteps),
-            "wall_time": rows[-1]["wall_time"],
+            "wall_time": wall_time,
             "episodes": _episodes(model),
             "code": code,
             "resumed_codes": resumed_codes,
