@@ -130,7 +130,8 @@ def _iqm(values: object) -> float:
 
 PAPER_METHODS = ("baseline", "equivariant", "nullspace", "random", "augment_random")
 OFF_POLICY_METHODS = ("baseline", "equivariant", "replay_random", "replay_all")
-SIZING_METHODS = ("baseline", "equivariant", "equivariant_parameters", "equivariant_units")
+#: The sizing rules side by side (`equivariant`, the default rule, is `equivariant_parameters`).
+SIZING_METHODS = ("baseline", "equivariant_channels", "equivariant_parameters", "equivariant_units")
 
 PRESETS: dict[str, Experiment] = {
     e.name: e
@@ -319,7 +320,8 @@ PRESETS: dict[str, Experiment] = {
             "ppo",
             "ppo",
             "CartPole-v1",
-            (*SIZING_METHODS, "augment_random", "symmetrised"),
+            # Ran at e2df458, when `equivariant` read SB3's widths as channels (`equivariant_channels` since).
+            ("baseline", "equivariant", "equivariant_parameters", "equivariant_units", "augment_random", "symmetrised"),
             tuple(range(10)),
             40_000,
             1_024,
