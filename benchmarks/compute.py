@@ -9,10 +9,10 @@ same size, on CartPole, GridWorld and Pong frames, printed as a markdown table w
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
+import sys
 
 from sb3_equivariant.benchmark.compute import markdown, run
+from sb3_equivariant.benchmark.provenance import write_record
 
 
 def main() -> None:
@@ -20,13 +20,12 @@ def main() -> None:
     parser.add_argument("--envs", nargs="+", help="CartPole-v1, GridWorld, PongNoFrameskip-v4 (default: all)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies the training steps measured")
     parser.add_argument("--inference-calls", type=int, default=200, help="predict calls timed per policy")
-    parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument("--json", help="also write the rows, the command and the code identity to this JSON file")
     args = parser.parse_args()
     rows = run(args.envs, args.scale, args.inference_calls)
     print(markdown(rows))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+        write_record(args.json, rows, sys.argv)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ import json
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
+
+from sb3_equivariant.benchmark.provenance import write_record
 
 CHILD = r"""
 import json, resource, sys, time
@@ -66,7 +67,7 @@ def measure(policy: str, policy_kwargs: dict[str, Any]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per variant (medians are reported)")
-    parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument("--json", help="also write the rows, the command and the code identity to this JSON file")
     args = parser.parse_args()
     # Variants interleaved in every repeat, so that a change of load on a shared machine hits all of them alike.
     runs: dict[str, list[dict[str, float]]] = {label: [] for label in VARIANTS}
@@ -88,8 +89,7 @@ def main() -> None:
             f"{row['buffers_mb']:.2f} |"
         )
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+        write_record(args.json, rows, sys.argv)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from sb3_equivariant.benchmark.aggregate import (
     summarize,
     threshold_sensitivity,
 )
-from sb3_equivariant.benchmark.provenance import MixedCommitsError, check_same_code, code_version
+from sb3_equivariant.benchmark.provenance import MixedCommitsError, check_same_code, code_version, write_record
 from sb3_equivariant.benchmark.runner import (
     EVAL_SEED_STRIDE,
     AppendingCSVOutputFormat,
@@ -83,6 +83,17 @@ def test_code_version_commit_dirty_and_diff_hash(fake_checkout: Path) -> None:
     assert untracked["diff_sha256"] != edited["diff_sha256"]
     (repo / "sb3_equivariant" / "__init__.py").write_text("x = 3\n")
     assert code_version(exclude=[repo / "results"])["diff_sha256"] != untracked["diff_sha256"]
+
+
+def test_measurement_record_names_its_code(fake_checkout: Path) -> None:
+    out = fake_checkout / "results" / "memory.json"
+    write_record(out, [{"peak_mb": 1.0}], ["benchmarks/memory.py", "--json", str(out)])
+    record = json.loads(out.read_text())
+    assert record["rows"] == [{"peak_mb": 1.0}] and record["command"].endswith(str(out))
+    assert record["code"]["commit"] == _git(fake_checkout, "rev-parse", "HEAD") and record["code"]["dirty"] is False
+    (fake_checkout / "sb3_equivariant" / "__init__.py").write_text("x = 2\n")
+    write_record(out, [], [])
+    assert json.loads(out.read_text())["code"]["dirty"] is True
 
 
 def test_code_version_installed_copy_is_not_the_checkout(fake_checkout: Path, monkeypatch: pytest.MonkeyPatch) -> None:

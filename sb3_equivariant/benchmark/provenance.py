@@ -143,3 +143,27 @@ def check_same_code(exp_dir: Path, code: dict[str, Any], allow_mixed: bool) -> N
         "scratch in a new --results directory (or delete it), check out the commit it was run with, or pass "
         "--allow-mixed-commits to mix them (recorded in every new manifest)"
     )
+
+
+def write_record(path: str | Path, rows: list[dict[str, Any]], argv: list[str]) -> None:
+    """
+    Write a one-off measurement (memory, compute) with what produced it: the command, the code identity (a dirty tree
+    says so), the package versions and the machine's CPU count and load.
+
+    :param path: the JSON file to write.
+    :param rows: the measured rows.
+    :param argv: the command line (``sys.argv``).
+    """
+    import json
+    import os
+
+    path = Path(path)
+    record = {
+        "command": " ".join(argv),
+        "code": code_version(exclude=(path,)),
+        "versions": package_versions(),
+        "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg()},
+        "rows": rows,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1))
