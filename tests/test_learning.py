@@ -24,5 +24,6 @@ def test_ppo_equivariant_cartpole_learns() -> None:
     before, _ = evaluate_policy(model, eval_env, n_eval_episodes=5)
     model.learn(8_000)
     after, _ = evaluate_policy(model, eval_env, n_eval_episodes=5)
-    assert before < 60 and after > 150, (before, after)
+    # An untrained equivariant policy is already an odd (mirror-symmetric) controller, which can balance for a while.
+    assert after > 300 and after > before + 100, (before, after)
     assert np.isfinite(after)

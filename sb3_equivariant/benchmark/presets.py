@@ -329,6 +329,19 @@ PRESETS: dict[str, Experiment] = {
             description="CartPole-v1, rl_zoo3 PPO: the equivariant sizing rules vs MlpPolicy and augmentation, 10 seeds",
         ),
         Experiment(
+            "activation_cartpole",
+            "ppo",
+            "ppo",
+            "CartPole-v1",
+            ("baseline", "baseline_relu", "equivariant", "equivariant_tanh", "augment_random", "symmetrised"),
+            tuple(range(10)),
+            40_000,
+            1_024,
+            20,
+            description="CartPole-v1, rl_zoo3 PPO: the equivariant default (ReLU) vs tanh, MlpPolicy (tanh, ReLU) and "
+            "augmentation, 10 seeds",
+        ),
+        Experiment(
             "sizing_acrobot",
             "ppo",
             "ppo",

@@ -157,6 +157,10 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
         channels), ``"parameters"`` (divided by ``√|G|``: about SB3's parameter count, for parameter-matched
         comparisons) or ``"units"`` (divided by ``|G|``: SB3's number of units).
         Default: ``"parameters"`` (see docs/results.md, "Default widths").
+    :param activation_fn: activation of the hidden layers; default ``nn.ReLU``, where SB3 uses ``nn.Tanh``: when the
+        symmetry negates the whole observation (CartPole), an odd activation such as tanh makes every invariant
+        output, the value, constant at initialization with zero gradient on its weights (see
+        :func:`~sb3_equivariant.policies.common.equivariant_mlp`).
     """
 
     def __init__(
@@ -171,6 +175,7 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
         symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
         sizing: str | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
         **kwargs: Any,
     ):
         kwargs |= self._prepare(
@@ -184,7 +189,7 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
             use_sde,
             sizing,
         )
-        super().__init__(observation_space, action_space, lr_schedule, use_sde=use_sde, **kwargs)
+        super().__init__(observation_space, action_space, lr_schedule, use_sde=use_sde, activation_fn=activation_fn, **kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return self._equivariant_constructor_parameters(super()._get_constructor_parameters())
@@ -237,6 +242,7 @@ class MaskableEquivariantActorCriticPolicy(_EquivariantActorCriticMixin, Maskabl
         symmetry: Symmetry | str | None = None,
         basis: str = "equivariant",
         sizing: str | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
         **kwargs: Any,
     ):
         kwargs |= self._prepare(
@@ -249,7 +255,7 @@ class MaskableEquivariantActorCriticPolicy(_EquivariantActorCriticMixin, Maskabl
             features_extractor_kwargs,
             sizing=sizing,
         )
-        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+        super().__init__(observation_space, action_space, lr_schedule, activation_fn=activation_fn, **kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return self._equivariant_constructor_parameters(super()._get_constructor_parameters())
