@@ -370,12 +370,13 @@ PRESETS: dict[str, Experiment] = {
             "ppo",
             "ppo",
             "sb3_equivariant/GridWorld-v0",
-            SIZING_METHODS,
-            tuple(range(5)),
+            (*SIZING_METHODS, "augment_random", "symmetrised"),
+            tuple(range(10)),
             50_000,
             2_048,
             20,
-            description="GridWorld, PPO: the paper's CNN at each equivariant sizing rule vs the CNN, 5 seeds, 50k steps",
+            description="GridWorld, PPO: the paper's CNN at each equivariant sizing rule vs the CNN and augmentation, "
+            "10 seeds, 50k steps",
         ),
         Experiment(
             "wildlife_ppo",
