@@ -30,8 +30,7 @@ from stable_baselines3.common.torch_layers import NatureCNN
 from stable_baselines3.common.type_aliases import PyTorchObs
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 
-from sb3_equivariant.augmentation.common import check_symmetry
-from sb3_equivariant.envs.discovery import symmetry_of_constructing_algorithm
+from sb3_equivariant.envs.discovery import constructing_algorithm, resolve_symmetry
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 
 
@@ -49,12 +48,19 @@ def back_transform_mean(symmetry: Symmetry, per_element: th.Tensor) -> th.Tensor
     return th.stack([symmetry.action_rep.apply(per_element[h], group.inv(h)) for h in group.elements]).mean(dim=0)
 
 
-def _require_symmetry(symmetry: Any, observation_space: spaces.Space, action_space: spaces.Space, owner: str) -> Symmetry:
-    if symmetry is None:  # built by an SB3 algorithm: take the symmetry of its env
-        symmetry = symmetry_of_constructing_algorithm(store_in="policy_kwargs")
-    if symmetry is None:
-        raise SymmetryError(f"{owner}: no symmetry found on the env; pass policy_kwargs=dict(symmetry=...)")
-    return check_symmetry(symmetry, observation_space, action_space, owner)
+def _policy_symmetry(
+    policy: object, symmetry: Symmetry | str | None, observation_space: spaces.Space, action_space: spaces.Space
+) -> Symmetry:
+    """The symmetry of a symmetrised policy: ``symmetry`` or that of the env of the algorithm building it."""
+    return resolve_symmetry(
+        symmetry,
+        observation_space,
+        action_space,
+        type(policy).__name__,
+        algorithm=constructing_algorithm(policy),
+        record_in="policy_kwargs",
+        allow_dict=False,
+    )
 
 
 class SymmetrisedActorCriticPolicy(ActorCriticPolicy):
@@ -82,7 +88,7 @@ class SymmetrisedActorCriticPolicy(ActorCriticPolicy):
         **kwargs: Any,
     ):
         super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)
-        self.symmetry = _require_symmetry(symmetry, observation_space, action_space, type(self).__name__)
+        self.symmetry = _policy_symmetry(self, symmetry, observation_space, action_space)
         if not isinstance(self.action_dist, (CategoricalDistribution, DiagGaussianDistribution)):
             raise SymmetryError(
                 f"{type(self).__name__} supports Categorical and Gaussian actions, got {type(self.action_dist).__name__}"
@@ -188,7 +194,7 @@ class _SymmetrisedQPolicyMixin:
         symmetry: Symmetry | str | None = None,
         **kwargs: Any,
     ):
-        self.symmetry = _require_symmetry(symmetry, observation_space, action_space, type(self).__name__)
+        self.symmetry = _policy_symmetry(self, symmetry, observation_space, action_space)
         super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)  # type: ignore[call-arg]
 
     def _get_constructor_parameters(self) -> dict[str, Any]:

@@ -12,19 +12,8 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
-from sb3_equivariant.policies.common import (
-    DEFAULT_SIZING,
-    ObsPreprocessor,
-    check_sizing,
-    default_width,
-    equivariant_mlp,
-    export_module,
-    extractor_kwargs,
-    features_field,
-    resolve_symmetry,
-    value_head,
-)
-from sb3_equivariant.policies.pairing import check_pairing
+from sb3_equivariant.policies.base import EquivariantPolicyMixin
+from sb3_equivariant.policies.common import ObsPreprocessor, equivariant_mlp, export_module, features_field, value_head
 from sb3_equivariant.representation import Representation, copies, direct_sum
 
 
@@ -117,50 +106,16 @@ class EquivariantContinuousCritic(ContinuousCritic):
             self.q_networks[idx] = q_net
 
 
-class EquivariantContinuousMixin:
-    """Resolve the symmetry before SB3 builds the actor and critics, build them equivariant, and save the symmetry."""
+class EquivariantContinuousMixin(EquivariantPolicyMixin):
+    """The SAC / TD3 families: a symmetric action box; build the actor and critics equivariant."""
 
-    symmetry: Symmetry
-    basis: str
-    sizing: str | None
+    action_spaces = (spaces.Box,)
     actor_kwargs: dict[str, Any]
     critic_kwargs: dict[str, Any]
 
-    def _prepare(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        symmetry: Symmetry | str | None,
-        basis: str,
-        net_arch: list[int] | dict[str, list[int]] | None,
-        features_extractor_class: type[BaseFeaturesExtractor],
-        features_extractor_kwargs: dict[str, Any] | None,
-        use_sde: bool,
-        default_arch: list[int],
-        sizing: str | None = None,
-    ) -> dict[str, Any]:
-        """Return the kwargs to pass on to SB3's ``__init__``; ``default_arch`` is SB3's default ``net_arch`` in units."""
-        check_pairing(type(self))  # type: ignore[arg-type]
-        if use_sde:
-            raise ValueError(
-                "gSDE (use_sde=True) is not supported by equivariant policies: its state-dependent noise matrix is not "
-                "constrained by the symmetry. Use the default (squashed) Gaussian."
-            )
-        if not isinstance(action_space, spaces.Box):
-            raise SymmetryError(f"{type(self).__name__} needs a Box action space, got {action_space}")
-        self.symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
+    def _check_symmetry(self, action_space: spaces.Space) -> None:
+        assert isinstance(action_space, spaces.Box)
         check_action_bounds(self.symmetry, action_space)
-        self.basis = basis
-        self.sizing = None if sizing is None else check_sizing(sizing)
-        if net_arch is None:
-            net_arch = [default_width(width, len(self.symmetry), sizing or DEFAULT_SIZING) for width in default_arch]
-        return dict(
-            net_arch=net_arch,
-            features_extractor_class=features_extractor_class,
-            features_extractor_kwargs=extractor_kwargs(
-                features_extractor_class, features_extractor_kwargs, self.symmetry, basis, sizing
-            ),
-        )
 
     def _equivariant_kwargs(self, kwargs: dict[str, Any], features_extractor: BaseFeaturesExtractor | None) -> dict[str, Any]:
         kwargs = self._update_features_extractor(kwargs, features_extractor)  # type: ignore[attr-defined]
@@ -169,9 +124,6 @@ class EquivariantContinuousMixin:
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> ContinuousCritic:
         critic = EquivariantContinuousCritic(**self._equivariant_kwargs(self.critic_kwargs, features_extractor))
         return critic.to(self.device)  # type: ignore[attr-defined]
-
-    def _equivariant_constructor_parameters(self, data: dict[str, Any]) -> dict[str, Any]:
-        return {**data, "symmetry": self.symmetry, "basis": self.basis, "sizing": self.sizing}
 
     def export(self) -> nn.Module:
         """A plain torch module (dense weights) computing the deterministic action, in the env's bounds, from raw obs."""
