@@ -151,7 +151,7 @@ def test_bad_configurations_raise_clear_errors() -> None:
         SymmetricReplayBuffer(10, obs_space, spaces.Discrete(3), symmetry=cartpole_symmetry())
     with pytest.raises(SymmetryError, match="does not match"):
         SymmetricReplayBuffer(10, spaces.Box(-1, 1, (5,)), act_space, symmetry=cartpole_symmetry())
-    with pytest.raises(SymmetryError, match="must be a sb3_equivariant.Symmetry"):
+    with pytest.raises(SymmetryError, match=r"must be a sb3_equivariant\.Symmetry"):
         SymmetricReplayBuffer(10, obs_space, act_space, symmetry=2)  # type: ignore[arg-type]
     with pytest.raises(SymmetryError, match="no symmetry registered for 'NoSuchEnv-v0'"):
         SymmetricReplayBuffer(10, obs_space, act_space, symmetry="NoSuchEnv-v0")

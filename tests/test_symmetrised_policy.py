@@ -78,7 +78,7 @@ def action_transform(sym: Symmetry, params: list[th.Tensor], g: int) -> list[th.
     "case, variant",
     [(case, "mlp") for case in CASES] + [("acrobot", "separate-extractors"), ("pong", "nature-cnn")],
 )
-def test_symmetrised_actor_critic_is_exactly_equivariant(case: str, variant: str) -> None:
+def test_symmetrized_actor_critic_is_exactly_equivariant(case: str, variant: str) -> None:
     policy, sym, obs_space = make_policy(case, variant)
     obs = random_obs(obs_space, 6)
     with th.no_grad():
@@ -110,7 +110,7 @@ def test_symmetrised_actor_critic_is_exactly_equivariant(case: str, variant: str
 
 
 @pytest.mark.parametrize("case", ["cartpole", "acrobot", "gridworld", "pong"])
-def test_symmetrised_q_network_is_exactly_equivariant(case: str) -> None:
+def test_symmetrized_q_network_is_exactly_equivariant(case: str) -> None:
     make_sym, obs_space, act_space = CASES[case]
     sym = make_sym()
     policy = SymmetrisedDQNPolicy(obs_space, act_space, lambda _: 1e-3, net_arch=[32], symmetry=sym)
@@ -128,7 +128,7 @@ def test_symmetrised_q_network_is_exactly_equivariant(case: str) -> None:
 
 
 @pytest.mark.parametrize("case", ["acrobot", "gridworld"])
-def test_symmetrised_quantile_network_is_exactly_equivariant(case: str) -> None:
+def test_symmetrized_quantile_network_is_exactly_equivariant(case: str) -> None:
     make_sym, obs_space, act_space = CASES[case]
     sym = make_sym()
     policy = SymmetrisedQRDQNPolicy(obs_space, act_space, lambda _: 1e-3, net_arch=[32], n_quantiles=7, symmetry=sym)
@@ -145,7 +145,7 @@ def test_symmetrised_quantile_network_is_exactly_equivariant(case: str) -> None:
 
 
 @pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn", "qrdqn"])
-def test_models_with_symmetrised_policies_save_and_load(algo: str, tmp_path) -> None:
+def test_models_with_symmetrized_policies_save_and_load(algo: str, tmp_path) -> None:
     env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
     if algo == "qrdqn":
         model = QRDQN(
@@ -213,9 +213,9 @@ def test_models_with_symmetrised_policies_save_and_load(algo: str, tmp_path) -> 
 
 def test_bad_configurations_raise_clear_errors() -> None:
     _, obs_space, act_space = CASES["cartpole"]
-    with pytest.raises(SymmetryError, match="no symmetry found .* pass symmetry="):
+    with pytest.raises(SymmetryError, match=r"no symmetry found .* pass symmetry="):
         SymmetrisedActorCriticPolicy(obs_space, act_space, lambda _: 1e-3)
-    with pytest.raises(SymmetryError, match="no symmetry found .* pass symmetry="):
+    with pytest.raises(SymmetryError, match=r"no symmetry found .* pass symmetry="):
         SymmetrisedDQNPolicy(obs_space, act_space, lambda _: 1e-3)
     with pytest.raises(SymmetryError, match="Discrete\\(2\\)"):
         SymmetrisedActorCriticPolicy(obs_space, act_space, lambda _: 1e-3, symmetry=acrobot_symmetry())

@@ -4,9 +4,9 @@ Symmetry-aware augmentation baselines, to compare against equivariant networks o
 - Off-policy: :class:`SymmetricReplayBuffer` (``mode="random" | "all" | "store"``) for DQN, QR-DQN, SAC, TD3.
 - On-policy: :class:`SymmetricRolloutBuffer`, :class:`SymmetricPPO` / :class:`SymmetricA2C` (rollout augmentation
   ``augment="random" | "all"``, symmetry loss ``symmetry_loss_coef``).
-- Policy symmetrisation: :class:`SymmetrisedActorCriticPolicy`, :class:`SymmetrisedDQNPolicy`,
+- Policy symmetrization: :class:`SymmetrisedActorCriticPolicy`, :class:`SymmetrisedDQNPolicy`,
   :class:`SymmetrisedQRDQNPolicy` (and CNN variants).
-- Test-time symmetrisation of any trained discrete-action policy: :func:`symmetrised_probabilities`.
+- Test-time symmetrization of any trained discrete-action policy: :func:`symmetrised_probabilities`.
 - :class:`SymmetryCallback` hands the env / the collecting policy to the buffers under stock SB3 algorithms.
 
 Wherever a ``symmetry`` is taken, a registered env id (``"CartPole-v1"``) may name it; the buffers and
@@ -21,7 +21,7 @@ Python::
     A2C(SymmetrisedActorCriticPolicy, env, policy_kwargs=dict(symmetry=sym))
 
 rl_zoo3 only knows its own algorithm names and evaluates ``policy_kwargs`` / ``replay_buffer_*`` strings in its own
-namespace. A YAML file can use the symmetrised policies (``policy: sb3_equivariant.augmentation.SymmetrisedActorCriticPolicy``,
+namespace. A YAML file can use the symmetrized policies (``policy: sb3_equivariant.augmentation.SymmetrisedActorCriticPolicy``,
 ``policy_kwargs: "dict(symmetry='CartPole-v1')"``) and the callback (``callback:
 sb3_equivariant.augmentation.SymmetryCallback``); the buffer classes need a Python config (``-conf my_module``, a
 module defining ``hyperparams``) that passes the classes themselves, e.g. ``replay_buffer_class=SymmetricReplayBuffer,

@@ -29,7 +29,7 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_equivariant.augmentation.common import apply_per_element, check_mode, renamed_keyword, seed_rng
-from sb3_equivariant.envs.discovery import constructing_algorithm, resolve_symmetry
+from sb3_equivariant.envs.discovery import constructing_algorithm, env_of, resolve_symmetry
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 
 REPLAY_MODES = ("random", "all", "store")
@@ -91,18 +91,20 @@ class SymmetricReplayBuffer(ReplayBuffer):
         if keep_batch_size and augment != "all":
             raise ValueError(f"{owner}: keep_batch_size only applies to augment='all', got augment={augment!r}")
         self.keep_batch_size = keep_batch_size
-        self.symmetry: Symmetry | None = resolve_symmetry(
-            symmetry,
-            observation_space,
-            action_space,
-            owner,
-            algorithm=constructing_algorithm(self),
-            record_in="replay_buffer_kwargs",
-            allow_dict=False,
-            acts_on_normalized_obs=False,  # raw observations are transformed, then normalized
-            required=False,
-        )
-        if self.symmetry is None and augment == "store":
+        algo = constructing_algorithm(self)
+        self.symmetry: Symmetry | None = None  # without a symmetry and an env: found later by set_env
+        if symmetry is not None or env_of(algo) is not None:
+            self.symmetry = resolve_symmetry(
+                symmetry,
+                observation_space,
+                action_space,
+                owner,
+                algorithm=algo,
+                record_in="replay_buffer_kwargs",
+                allow_dict=False,
+                acts_on_normalized_obs=False,  # raw observations are transformed, then normalized
+            )
+        elif augment == "store":
             raise SymmetryError(f"{owner}: augment='store' needs the symmetry at construction (`symmetry=`)")
         self.source_n_envs = n_envs
         # "store" keeps the copy of env e under element g in column g * n_envs + e, so each column is one consistent

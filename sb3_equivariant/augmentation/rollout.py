@@ -39,7 +39,7 @@ from stable_baselines3.common.utils import obs_as_tensor
 
 from sb3_equivariant.augmentation.buffers import AugmentationRecord
 from sb3_equivariant.augmentation.common import AUGMENT_MODES, apply_per_element, check_mode, seed_rng
-from sb3_equivariant.envs.discovery import constructing_algorithm, resolve_symmetry
+from sb3_equivariant.envs.discovery import constructing_algorithm, env_of, resolve_symmetry
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 
 _FLAT_FIELDS = ("observations", "actions", "values", "log_probs", "advantages", "returns")
@@ -92,9 +92,11 @@ class SymmetricRolloutBuffer(RolloutBuffer):
         self.augment = check_mode(augment, AUGMENT_MODES, owner)
         self.min_log_prob = min_log_prob
         algo = constructing_algorithm(self)
-        self.symmetry: Symmetry | None = resolve_symmetry(
-            symmetry, observation_space, action_space, owner, algorithm=algo, record_in="rollout_buffer_kwargs", required=False
-        )
+        self.symmetry: Symmetry | None = None  # without a symmetry and an env: found later by set_env
+        if symmetry is not None or env_of(algo) is not None:
+            self.symmetry = resolve_symmetry(
+                symmetry, observation_space, action_space, owner, algorithm=algo, record_in="rollout_buffer_kwargs"
+            )
         self.policy: ActorCriticPolicy | None = None
         # SB3 builds the rollout buffer just before the policy: keep the algorithm to take its policy when needed.
         self._algorithm = weakref.ref(algo) if algo is not None else None

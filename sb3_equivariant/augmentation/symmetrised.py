@@ -1,5 +1,5 @@
 """
-Policy symmetrisation: an ordinary network made exactly equivariant by averaging over the group orbit (the second
+Policy symmetrization: an ordinary network made exactly equivariant by averaging over the group orbit (the second
 augmentation baseline of van der Pol et al. 2020).
 
 For a policy ``π`` with action distribution parameters computed by any network:
@@ -48,22 +48,36 @@ def back_transform_mean(symmetry: Symmetry, per_element: th.Tensor) -> th.Tensor
     return th.stack([symmetry.action_rep.apply(per_element[h], group.inv(h)) for h in group.elements]).mean(dim=0)
 
 
-def _policy_symmetry(
-    policy: object, symmetry: Symmetry | str | None, observation_space: spaces.Space, action_space: spaces.Space
-) -> Symmetry:
-    """The symmetry of a symmetrised policy: ``symmetry`` or that of the env of the algorithm building it."""
-    return resolve_symmetry(
-        symmetry,
-        observation_space,
-        action_space,
-        type(policy).__name__,
-        algorithm=constructing_algorithm(policy),
-        record_in="policy_kwargs",
-        allow_dict=False,
-    )
+class _SymmetrizedPolicyMixin:
+    """Resolves the symmetry before SB3 builds the policy's networks, and saves it with the policy."""
+
+    symmetry: Symmetry
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Any,
+        *args: Any,
+        symmetry: Symmetry | str | None = None,
+        **kwargs: Any,
+    ):
+        self.symmetry = resolve_symmetry(
+            symmetry,
+            observation_space,
+            action_space,
+            type(self).__name__,
+            algorithm=constructing_algorithm(self),
+            record_in="policy_kwargs",
+            allow_dict=False,
+        )
+        super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)  # type: ignore[call-arg]
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "symmetry": self.symmetry}  # type: ignore[misc]
 
 
-class SymmetrisedActorCriticPolicy(ActorCriticPolicy):
+class SymmetrisedActorCriticPolicy(_SymmetrizedPolicyMixin, ActorCriticPolicy):
     """
     An :class:`~stable_baselines3.common.policies.ActorCriticPolicy` averaged over a symmetry group (exactly
     equivariant policy, invariant value). Every ``ActorCriticPolicy`` argument is accepted.
@@ -78,17 +92,8 @@ class SymmetrisedActorCriticPolicy(ActorCriticPolicy):
     :param kwargs: other ``ActorCriticPolicy`` arguments (gSDE is not supported).
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        lr_schedule: Any,
-        *args: Any,
-        symmetry: Symmetry | str | None = None,
-        **kwargs: Any,
-    ):
-        super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)
-        self.symmetry = _policy_symmetry(self, symmetry, observation_space, action_space)
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
         if not isinstance(self.action_dist, (CategoricalDistribution, DiagGaussianDistribution)):
             raise SymmetryError(
                 f"{type(self).__name__} supports Categorical and Gaussian actions, got {type(self.action_dist).__name__}"
@@ -96,12 +101,7 @@ class SymmetrisedActorCriticPolicy(ActorCriticPolicy):
         if isinstance(self.action_dist, DiagGaussianDistribution):
             self.symmetry.action_rep.permutations  # noqa: B018  (raises for a non-monomial action representation)
 
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data.update(symmetry=self.symmetry)
-        return data
-
-    def _symmetrised_distribution(self, latent_pi: th.Tensor) -> Distribution:
+    def _symmetrized_distribution(self, latent_pi: th.Tensor) -> Distribution:
         """The averaged distribution from actor latents of the orbit, shape ``(|G| * batch, latent)``."""
         order = len(self.symmetry)
         out = self.action_net(latent_pi)
@@ -118,7 +118,7 @@ class SymmetrisedActorCriticPolicy(ActorCriticPolicy):
         log_std = self.log_std[perms].mean(dim=0)
         return self.action_dist.proba_distribution(mean, log_std)
 
-    def _symmetrised_value(self, latent_vf: th.Tensor) -> th.Tensor:
+    def _symmetrized_value(self, latent_vf: th.Tensor) -> th.Tensor:
         values = self.value_net(latent_vf)
         return values.reshape(len(self.symmetry), -1, values.shape[-1]).mean(dim=0)
 
@@ -131,26 +131,26 @@ class SymmetrisedActorCriticPolicy(ActorCriticPolicy):
 
     def forward(self, obs: th.Tensor, deterministic: bool = False) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         latent_pi, latent_vf = self._orbit_latents(obs)
-        distribution = self._symmetrised_distribution(latent_pi)
+        distribution = self._symmetrized_distribution(latent_pi)
         actions = distribution.get_actions(deterministic=deterministic)
         log_prob = distribution.log_prob(actions)
-        return actions.reshape((-1, *self.action_space.shape)), self._symmetrised_value(latent_vf), log_prob  # type: ignore[misc]
+        return actions.reshape((-1, *self.action_space.shape)), self._symmetrized_value(latent_vf), log_prob  # type: ignore[misc]
 
     def evaluate_actions(self, obs: PyTorchObs, actions: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:
         assert isinstance(obs, th.Tensor), "Dict observations are not supported"
         latent_pi, latent_vf = self._orbit_latents(obs)
-        distribution = self._symmetrised_distribution(latent_pi)
-        return self._symmetrised_value(latent_vf), distribution.log_prob(actions), distribution.entropy()
+        distribution = self._symmetrized_distribution(latent_pi)
+        return self._symmetrized_value(latent_vf), distribution.log_prob(actions), distribution.entropy()
 
     def get_distribution(self, obs: PyTorchObs) -> Distribution:
         assert isinstance(obs, th.Tensor), "Dict observations are not supported"
         features = BasePolicy.extract_features(self, orbit(self.symmetry, obs), self.pi_features_extractor)
-        return self._symmetrised_distribution(self.mlp_extractor.forward_actor(features))
+        return self._symmetrized_distribution(self.mlp_extractor.forward_actor(features))
 
     def predict_values(self, obs: PyTorchObs) -> th.Tensor:
         assert isinstance(obs, th.Tensor), "Dict observations are not supported"
         features = BasePolicy.extract_features(self, orbit(self.symmetry, obs), self.vf_features_extractor)
-        return self._symmetrised_value(self.mlp_extractor.forward_critic(features))
+        return self._symmetrized_value(self.mlp_extractor.forward_critic(features))
 
 
 class SymmetrisedActorCriticCnnPolicy(SymmetrisedActorCriticPolicy):
@@ -180,28 +180,7 @@ class SymmetrisedQNetwork(QNetwork):
         return back_transform_mean(self.symmetry, q_values.reshape(len(self.symmetry), obs.shape[0], -1))
 
 
-class _SymmetrisedQPolicyMixin:
-    """Resolves the symmetry before SB3's Q-policy builds its networks, and saves it with the policy."""
-
-    symmetry: Symmetry
-
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Discrete,
-        lr_schedule: Any,
-        *args: Any,
-        symmetry: Symmetry | str | None = None,
-        **kwargs: Any,
-    ):
-        self.symmetry = _policy_symmetry(self, symmetry, observation_space, action_space)
-        super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)  # type: ignore[call-arg]
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), "symmetry": self.symmetry}  # type: ignore[misc]
-
-
-class SymmetrisedDQNPolicy(_SymmetrisedQPolicyMixin, DQNPolicy):
+class SymmetrisedDQNPolicy(_SymmetrizedPolicyMixin, DQNPolicy):
     """
     A ``DQNPolicy`` whose online and target Q-networks are :class:`SymmetrisedQNetwork`.
 
@@ -249,7 +228,7 @@ class SymmetrisedQuantileNetwork(QuantileNetwork):
         return back_transform_mean(self.symmetry, per_element)
 
 
-class SymmetrisedQRDQNPolicy(_SymmetrisedQPolicyMixin, QRDQNPolicy):
+class SymmetrisedQRDQNPolicy(_SymmetrizedPolicyMixin, QRDQNPolicy):
     """
     A ``QRDQNPolicy`` whose online and target networks are :class:`SymmetrisedQuantileNetwork`.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import Any, Literal, overload
+from typing import Any
 
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -53,38 +53,6 @@ def constructing_algorithm(obj: object) -> BaseAlgorithm | None:
     return caller if any(isinstance(cls, type) and isinstance(obj, cls) for cls in built) else None
 
 
-@overload
-def resolve_symmetry(
-    symmetry: Symmetry | str | None,
-    observation_space: spaces.Space,
-    action_space: spaces.Space,
-    owner: str,
-    *,
-    env: Any = ...,
-    algorithm: BaseAlgorithm | None = ...,
-    record_in: str | None = ...,
-    allow_dict: bool = ...,
-    acts_on_normalized_obs: bool = ...,
-    required: Literal[True] = ...,
-) -> Symmetry: ...
-
-
-@overload
-def resolve_symmetry(
-    symmetry: Symmetry | str | None,
-    observation_space: spaces.Space,
-    action_space: spaces.Space,
-    owner: str,
-    *,
-    env: Any = ...,
-    algorithm: BaseAlgorithm | None = ...,
-    record_in: str | None = ...,
-    allow_dict: bool = ...,
-    acts_on_normalized_obs: bool = ...,
-    required: bool,
-) -> Symmetry | None: ...
-
-
 def resolve_symmetry(
     symmetry: Symmetry | str | None,
     observation_space: spaces.Space,
@@ -96,8 +64,7 @@ def resolve_symmetry(
     record_in: str | None = None,
     allow_dict: bool = True,
     acts_on_normalized_obs: bool = True,
-    required: bool = True,
-) -> Symmetry | None:
+) -> Symmetry:
     """
     The symmetry ``owner`` is built for, checked against its spaces: ``symmetry`` if given (a :class:`Symmetry`, or
     the id of an env in the registry, e.g. ``"Pendulum-v1"``, which lets rl_zoo3's string kwargs name one), else the
@@ -117,21 +84,18 @@ def resolve_symmetry(
     :param allow_dict: whether ``owner`` handles ``Dict`` observation spaces.
     :param acts_on_normalized_obs: whether ``owner`` transforms the observations the env's ``VecNormalize`` produced
         (policies, rollout buffers), so that per-dimension normalization statistics break the symmetry: warn then.
-    :param required: raise :class:`SymmetryError` when no symmetry is given and there is no env (else return ``None``).
-    :raises SymmetryError: for an env without a symmetry (saying why, e.g. for ``MountainCar-v0``), a wrong type, or a
-        symmetry that does not fit the spaces.
+    :raises SymmetryError: when there is neither a symmetry nor an env, for an env without a symmetry (saying why,
+        e.g. for ``MountainCar-v0``), a wrong type, or a symmetry that does not fit the spaces.
     """
     from sb3_equivariant.envs.registry import symmetry_for
     from sb3_equivariant.envs.wrappers import get_symmetry
 
-    source = env if env is not None else (algorithm.env if algorithm is not None else None)
+    source = env if env is not None else env_of(algorithm)
     if isinstance(symmetry, str):
         symmetry = symmetry_for(symmetry)
     elif symmetry is None:
         if source is None:
-            if required:
-                raise SymmetryError(f"{owner}: no symmetry found (none given, no env to take it from): {NO_SYMMETRY_HELP}")
-            return None
+            raise SymmetryError(f"{owner}: no symmetry found (none given, no env to take it from): {NO_SYMMETRY_HELP}")
         try:
             symmetry = get_symmetry(source, required=True)
         except SymmetryError as err:
@@ -148,6 +112,11 @@ def resolve_symmetry(
     if source is not None and acts_on_normalized_obs:
         warn_if_normalized(source, symmetry)
     return symmetry
+
+
+def env_of(algorithm: BaseAlgorithm | None) -> Any:
+    """The env of ``algorithm`` (``None`` without an algorithm or, e.g. in ``load`` without an env, without an env)."""
+    return algorithm.env if algorithm is not None else None
 
 
 def to_channel_first(symmetry: Symmetry, observation_space: spaces.Space) -> Symmetry:
@@ -170,7 +139,7 @@ def warn_if_normalized(env: Any, symmetry: Symmetry) -> None:
     """
     Warn when ``env`` normalizes observations with SB3's ``VecNormalize``: its per-dimension running statistics are
     not invariant under sign flips and permutations, so a map ``L_g`` applied to normalized observations (by an
-    equivariant or symmetrised policy, or a rollout buffer) is exact only if the statistics respect the symmetry.
+    equivariant or symmetrized policy, or a rollout buffer) is exact only if the statistics respect the symmetry.
     :class:`~sb3_equivariant.SymmetricVecNormalize` keeps them symmetric and is not warned about.
 
     :param env: the training env (a VecEnv; other envs have no ``VecNormalize``).

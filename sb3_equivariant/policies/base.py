@@ -21,8 +21,9 @@ class EquivariantPolicyMixin:
     :func:`~sb3_equivariant.envs.discovery.resolve_symmetry`), fills in the default widths and hands the symmetry to the
     features extractor; ``symmetry``, ``basis`` and ``sizing`` are saved with the policy.
 
-    A family sets :attr:`action_spaces` and overrides :meth:`_default_widths`, :meth:`_net_arch` and
-    :meth:`_check_symmetry` where it differs; its image variant sets :attr:`default_features_extractor_class`.
+    A family sets :attr:`action_spaces` and overrides :meth:`_default_widths`, :meth:`_net_arch`,
+    :meth:`_check_symmetry` and :meth:`_finish_kwargs` where it differs; its image variant sets
+    :attr:`default_features_extractor_class`.
 
     :param observation_space: observation space.
     :param action_space: action space.
@@ -94,14 +95,16 @@ class EquivariantPolicyMixin:
         if net_arch is None:
             order = len(self.symmetry)
             net_arch = [default_width(width, order, sizing or DEFAULT_SIZING) for width in self._default_widths(extractor)]
-        return {
-            **kwargs,
-            "net_arch": self._net_arch(net_arch),
-            "features_extractor_class": extractor,
-            "features_extractor_kwargs": extractor_kwargs(
-                extractor, kwargs.get("features_extractor_kwargs"), self.symmetry, basis, sizing
-            ),
-        }
+        return self._finish_kwargs(
+            {
+                **kwargs,
+                "net_arch": self._net_arch(net_arch),
+                "features_extractor_class": extractor,
+                "features_extractor_kwargs": extractor_kwargs(
+                    extractor, kwargs.get("features_extractor_kwargs"), self.symmetry, basis, sizing
+                ),
+            }
+        )
 
     def _default_widths(self, features_extractor_class: type[BaseFeaturesExtractor]) -> list[int]:
         """SB3's default hidden widths (in units) of this family: ``[64, 64]`` after a flat extractor, none after a CNN."""
@@ -110,6 +113,10 @@ class EquivariantPolicyMixin:
     def _net_arch(self, net_arch: Any) -> Any:
         """``net_arch`` as the SB3 class takes it."""
         return net_arch
+
+    def _finish_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The family's last changes to the keyword arguments for SB3 (e.g. the recurrent policy's LSTM size)."""
+        return kwargs
 
     def _check_symmetry(self, action_space: spaces.Space) -> None:
         """Family-specific checks of ``self.symmetry`` (e.g. the action bounds of squashed Gaussians)."""

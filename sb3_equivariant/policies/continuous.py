@@ -20,7 +20,7 @@ from sb3_equivariant.representation import Representation, copies, direct_sum
 def check_action_bounds(symmetry: Symmetry, action_space: spaces.Box) -> None:
     """
     SB3 squashes actions into ``[-1, 1]`` and rescales them to ``[low, high]``; that commutes with the action's signed
-    permutation only if the box is mapped onto itself: its centre is fixed and its half-widths are permuted.
+    permutation only if the box is mapped onto itself: its center is fixed and its half-widths are permuted.
     """
     if not symmetry.action_rep.is_monomial:
         raise SymmetryError(
@@ -28,11 +28,11 @@ def check_action_bounds(symmetry: Symmetry, action_space: spaces.Box) -> None:
             "permutations of the action dimensions; this action representation is not one"
         )
     low, high = action_space.low.astype(np.float64), action_space.high.astype(np.float64)
-    centre, half = (high + low) / 2, (high - low) / 2
+    center, half = (high + low) / 2, (high - low) / 2
     for g in symmetry.group.elements:
-        moved = symmetry.action_rep.apply(centre, g)
+        moved = symmetry.action_rep.apply(center, g)
         spread = np.abs(symmetry.action_rep.apply(half, g))
-        if not (np.allclose(moved, centre) and np.allclose(spread, half)):
+        if not (np.allclose(moved, center) and np.allclose(spread, half)):
             raise SymmetryError(
                 f"{symmetry.name}: element {g} does not map the action box [{action_space.low}, {action_space.high}] onto "
                 "itself, so SB3's rescaling of squashed actions would break the symmetry; use a symmetric box"

@@ -14,7 +14,6 @@ from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from sb3_equivariant.envs.symmetry import Symmetry
 from sb3_equivariant.nn import EquivariantLinear
 from sb3_equivariant.policies.actor_critic import _EquivariantActorCriticMixin
 from sb3_equivariant.policies.common import (
@@ -136,22 +135,13 @@ class EquivariantRecurrentActorCriticPolicy(_EquivariantActorCriticMixin, Recurr
             self.critic = EquivariantLinear(rep, regular(group), channels, self.lstm_channels, basis_kind=self.basis)  # type: ignore[assignment]
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
 
-    def _prepare(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        symmetry: Symmetry | str | None,
-        basis: str,
-        sizing: str | None,
-        kwargs: dict[str, Any],
-    ) -> dict[str, Any]:
-        kwargs = super()._prepare(observation_space, action_space, symmetry, basis, sizing, kwargs)
+    def _finish_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         lstm_kwargs = kwargs.pop("lstm_kwargs", None)
         if lstm_kwargs:
             raise ValueError(f"lstm_kwargs {sorted(lstm_kwargs)} are nn.LSTM options; EquivariantLSTM takes none")
         order = len(self.symmetry)
         hidden = kwargs.get("lstm_hidden_size")
-        self.lstm_channels = hidden if hidden is not None else default_width(256, order, sizing or DEFAULT_SIZING)
+        self.lstm_channels = hidden if hidden is not None else default_width(256, order, self.sizing or DEFAULT_SIZING)
         return {**kwargs, "lstm_hidden_size": self.lstm_channels * order}
 
     def _build_mlp_extractor(self) -> None:
