@@ -22,7 +22,6 @@ import math
 from typing import Any
 
 import torch as th
-from gymnasium import spaces
 from sb3_contrib.qrdqn.policies import QRDQNPolicy, QuantileNetwork
 from stable_baselines3.common.distributions import CategoricalDistribution, DiagGaussianDistribution, Distribution
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
@@ -30,8 +29,8 @@ from stable_baselines3.common.torch_layers import NatureCNN
 from stable_baselines3.common.type_aliases import PyTorchObs
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 
-from sb3_equivariant.envs.discovery import constructing_algorithm, resolve_symmetry
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
+from sb3_equivariant.policies.base import SymmetricPolicyMixin
 
 
 def orbit(symmetry: Symmetry, obs: th.Tensor) -> th.Tensor:
@@ -48,36 +47,7 @@ def back_transform_mean(symmetry: Symmetry, per_element: th.Tensor) -> th.Tensor
     return th.stack([symmetry.action_rep.apply(per_element[h], group.inv(h)) for h in group.elements]).mean(dim=0)
 
 
-class _SymmetrizedPolicyMixin:
-    """Resolves the symmetry before SB3 builds the policy's networks, and saves it with the policy."""
-
-    symmetry: Symmetry
-
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        lr_schedule: Any,
-        *args: Any,
-        symmetry: Symmetry | str | None = None,
-        **kwargs: Any,
-    ):
-        self.symmetry = resolve_symmetry(
-            symmetry,
-            observation_space,
-            action_space,
-            type(self).__name__,
-            algorithm=constructing_algorithm(self),
-            record_in="policy_kwargs",
-            allow_dict=False,
-        )
-        super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)  # type: ignore[call-arg]
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), "symmetry": self.symmetry}  # type: ignore[misc]
-
-
-class SymmetrisedActorCriticPolicy(_SymmetrizedPolicyMixin, ActorCriticPolicy):
+class SymmetrisedActorCriticPolicy(SymmetricPolicyMixin, ActorCriticPolicy):
     """
     An :class:`~stable_baselines3.common.policies.ActorCriticPolicy` averaged over a symmetry group (exactly
     equivariant policy, invariant value). Every ``ActorCriticPolicy`` argument is accepted.
@@ -87,7 +57,6 @@ class SymmetrisedActorCriticPolicy(_SymmetrizedPolicyMixin, ActorCriticPolicy):
     :param observation_space: observation space.
     :param action_space: Discrete or 1-d Box action space.
     :param lr_schedule: learning rate schedule.
-    :param args: other positional ``ActorCriticPolicy`` arguments.
     :param symmetry: the environment's symmetry, or a registered env id (default: found on the algorithm's env).
     :param kwargs: other ``ActorCriticPolicy`` arguments (gSDE is not supported).
     """
@@ -180,7 +149,7 @@ class SymmetrisedQNetwork(QNetwork):
         return back_transform_mean(self.symmetry, q_values.reshape(len(self.symmetry), obs.shape[0], -1))
 
 
-class SymmetrisedDQNPolicy(_SymmetrizedPolicyMixin, DQNPolicy):
+class SymmetrisedDQNPolicy(SymmetricPolicyMixin, DQNPolicy):
     """
     A ``DQNPolicy`` whose online and target Q-networks are :class:`SymmetrisedQNetwork`.
 
@@ -189,7 +158,6 @@ class SymmetrisedDQNPolicy(_SymmetrizedPolicyMixin, DQNPolicy):
     :param observation_space: observation space.
     :param action_space: Discrete action space.
     :param lr_schedule: learning rate schedule.
-    :param args: other positional ``DQNPolicy`` arguments.
     :param symmetry: the environment's symmetry, or a registered env id (default: found on the algorithm's env).
     :param kwargs: other ``DQNPolicy`` arguments.
     """
@@ -228,7 +196,7 @@ class SymmetrisedQuantileNetwork(QuantileNetwork):
         return back_transform_mean(self.symmetry, per_element)
 
 
-class SymmetrisedQRDQNPolicy(_SymmetrizedPolicyMixin, QRDQNPolicy):
+class SymmetrisedQRDQNPolicy(SymmetricPolicyMixin, QRDQNPolicy):
     """
     A ``QRDQNPolicy`` whose online and target networks are :class:`SymmetrisedQuantileNetwork`.
 
@@ -237,7 +205,6 @@ class SymmetrisedQRDQNPolicy(_SymmetrizedPolicyMixin, QRDQNPolicy):
     :param observation_space: observation space.
     :param action_space: Discrete action space.
     :param lr_schedule: learning rate schedule.
-    :param args: other positional ``QRDQNPolicy`` arguments.
     :param symmetry: the environment's symmetry, or a registered env id (default: found on the algorithm's env).
     :param kwargs: other ``QRDQNPolicy`` arguments.
     """

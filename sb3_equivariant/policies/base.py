@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 
 from sb3_equivariant.envs.discovery import constructing_algorithm, resolve_symmetry
@@ -14,16 +15,71 @@ from sb3_equivariant.policies.pairing import check_pairing
 from sb3_equivariant.symmetrizer import BASIS_KINDS
 
 
-class EquivariantPolicyMixin:
+class SymmetricPolicyMixin:
+    """
+    Put before an SB3 policy class: the policy's symmetry is resolved once, before SB3 builds anything (``symmetry=``
+    or the env's, see :func:`~sb3_equivariant.envs.discovery.resolve_symmetry`), and saved with the policy. Used by
+    the equivariant and the symmetrized policies.
+
+    :param observation_space: observation space.
+    :param action_space: action space.
+    :param lr_schedule: learning rate schedule.
+    :param symmetry: the env's :class:`Symmetry` or a registered env id (``"CartPole-v1"``); default: found on the
+        env the algorithm is given (made with ``make_symmetric_env`` & co.).
+    :param kwargs: the SB3 policy's other keyword arguments.
+    """
+
+    #: Whether the policy handles ``Dict`` observation spaces.
+    dict_observations: ClassVar[bool] = False
+
+    symmetry: Symmetry
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Any,
+        *,
+        symmetry: Symmetry | str | None = None,
+        **kwargs: Any,
+    ):
+        algorithm = constructing_algorithm(self)
+        kwargs = self._check_arguments(action_space, algorithm, kwargs)
+        self.symmetry = resolve_symmetry(
+            symmetry,
+            observation_space,
+            action_space,
+            type(self).__name__,
+            algorithm=algorithm,
+            record_in="policy_kwargs",
+            allow_dict=self.dict_observations,
+        )
+        kwargs = self._finish_kwargs(action_space, kwargs)
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)  # type: ignore[call-arg]
+
+    def _check_arguments(
+        self, action_space: spaces.Space, algorithm: BaseAlgorithm | None, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Checks before the symmetry is resolved; returns the keyword arguments left for SB3."""
+        return kwargs
+
+    def _finish_kwargs(self, action_space: spaces.Space, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments for SB3, once ``self.symmetry`` is known (and checks of it)."""
+        return kwargs
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "symmetry": self.symmetry}  # type: ignore[misc]
+
+
+class EquivariantPolicyMixin(SymmetricPolicyMixin):
     """
     Put before an SB3 policy class (``class EquivariantDQNPolicy(EquivariantPolicyMixin, DQNPolicy)``): before SB3
-    builds anything it checks the pairing with the algorithm, resolves the symmetry (``symmetry=`` or the env's, see
-    :func:`~sb3_equivariant.envs.discovery.resolve_symmetry`), fills in the default widths and hands the symmetry to the
-    features extractor; ``symmetry``, ``basis`` and ``sizing`` are saved with the policy.
+    builds anything it checks the pairing with the algorithm, resolves the symmetry (see
+    :class:`SymmetricPolicyMixin`), fills in the default widths and hands the symmetry to the features extractor;
+    ``symmetry``, ``basis`` and ``sizing`` are saved with the policy.
 
-    A family sets :attr:`action_spaces` and overrides :meth:`_default_widths`, :meth:`_net_arch`,
-    :meth:`_check_symmetry` and :meth:`_finish_kwargs` where it differs; its image variant sets
-    :attr:`default_features_extractor_class`.
+    A family sets :attr:`action_spaces` and overrides :meth:`_default_widths`, :meth:`_net_arch` and
+    :meth:`_finish_kwargs` where it differs; its image variant sets :attr:`default_features_extractor_class`.
 
     :param observation_space: observation space.
     :param action_space: action space.
@@ -42,37 +98,14 @@ class EquivariantPolicyMixin:
     default_features_extractor_class: ClassVar[type[BaseFeaturesExtractor]] = FlattenExtractor
     #: The action spaces the family supports.
     action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Discrete, spaces.MultiDiscrete, spaces.Box)
+    dict_observations = True
 
-    symmetry: Symmetry
     basis: str
     sizing: str | None
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        lr_schedule: Any,
-        *,
-        symmetry: Symmetry | str | None = None,
-        basis: str = "equivariant",
-        sizing: str | None = None,
-        **kwargs: Any,
-    ):
-        kwargs = self._prepare(observation_space, action_space, symmetry, basis, sizing, kwargs)
-        super().__init__(observation_space, action_space, lr_schedule, **kwargs)  # type: ignore[call-arg]
-
-    def _prepare(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        symmetry: Symmetry | str | None,
-        basis: str,
-        sizing: str | None,
-        kwargs: dict[str, Any],
+    def _check_arguments(
+        self, action_space: spaces.Space, algorithm: BaseAlgorithm | None, kwargs: dict[str, Any]
     ) -> dict[str, Any]:
-        """Everything that precedes SB3's ``__init__``; returns the keyword arguments to pass on to it."""
-        name = type(self).__name__
-        algorithm = constructing_algorithm(self)
         check_pairing(type(self), algorithm)  # type: ignore[arg-type]
         if kwargs.get("use_sde"):
             raise ValueError(
@@ -81,30 +114,28 @@ class EquivariantPolicyMixin:
             )
         if not isinstance(action_space, self.action_spaces):
             supported = ", ".join(space.__name__ for space in self.action_spaces)
-            raise SymmetryError(f"{name} supports {supported} action spaces, got {action_space}")
+            raise SymmetryError(f"{type(self).__name__} supports {supported} action spaces, got {action_space}")
+        basis, sizing = kwargs.pop("basis", "equivariant"), kwargs.pop("sizing", None)
         if basis not in BASIS_KINDS:
             raise ValueError(f"unknown basis {basis!r}; choose one of {BASIS_KINDS}")
         self.basis = basis
         self.sizing = None if sizing is None else check_sizing(sizing)
-        self.symmetry = resolve_symmetry(
-            symmetry, observation_space, action_space, name, algorithm=algorithm, record_in="policy_kwargs"
-        )
-        self._check_symmetry(action_space)
+        return kwargs
+
+    def _finish_kwargs(self, action_space: spaces.Space, kwargs: dict[str, Any]) -> dict[str, Any]:
         extractor = kwargs.get("features_extractor_class") or self.default_features_extractor_class
         net_arch = kwargs.get("net_arch")
         if net_arch is None:
-            order = len(self.symmetry)
-            net_arch = [default_width(width, order, sizing or DEFAULT_SIZING) for width in self._default_widths(extractor)]
-        return self._finish_kwargs(
-            {
-                **kwargs,
-                "net_arch": self._net_arch(net_arch),
-                "features_extractor_class": extractor,
-                "features_extractor_kwargs": extractor_kwargs(
-                    extractor, kwargs.get("features_extractor_kwargs"), self.symmetry, basis, sizing
-                ),
-            }
-        )
+            order, sizing = len(self.symmetry), self.sizing or DEFAULT_SIZING
+            net_arch = [default_width(width, order, sizing) for width in self._default_widths(extractor)]
+        return {
+            **kwargs,
+            "net_arch": self._net_arch(net_arch),
+            "features_extractor_class": extractor,
+            "features_extractor_kwargs": extractor_kwargs(
+                extractor, kwargs.get("features_extractor_kwargs"), self.symmetry, self.basis, self.sizing
+            ),
+        }
 
     def _default_widths(self, features_extractor_class: type[BaseFeaturesExtractor]) -> list[int]:
         """SB3's default hidden widths (in units) of this family: ``[64, 64]`` after a flat extractor, none after a CNN."""
@@ -114,13 +145,5 @@ class EquivariantPolicyMixin:
         """``net_arch`` as the SB3 class takes it."""
         return net_arch
 
-    def _finish_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The family's last changes to the keyword arguments for SB3 (e.g. the recurrent policy's LSTM size)."""
-        return kwargs
-
-    def _check_symmetry(self, action_space: spaces.Space) -> None:
-        """Family-specific checks of ``self.symmetry`` (e.g. the action bounds of squashed Gaussians)."""
-
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()  # type: ignore[misc]
-        return {**data, "symmetry": self.symmetry, "basis": self.basis, "sizing": self.sizing}
+        return {**super()._get_constructor_parameters(), "basis": self.basis, "sizing": self.sizing}

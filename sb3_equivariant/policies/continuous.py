@@ -113,9 +113,10 @@ class EquivariantContinuousMixin(EquivariantPolicyMixin):
     actor_kwargs: dict[str, Any]
     critic_kwargs: dict[str, Any]
 
-    def _check_symmetry(self, action_space: spaces.Space) -> None:
+    def _finish_kwargs(self, action_space: spaces.Space, kwargs: dict[str, Any]) -> dict[str, Any]:
         assert isinstance(action_space, spaces.Box)
         check_action_bounds(self.symmetry, action_space)
+        return super()._finish_kwargs(action_space, kwargs)
 
     def _equivariant_kwargs(self, kwargs: dict[str, Any], features_extractor: BaseFeaturesExtractor | None) -> dict[str, Any]:
         kwargs = self._update_features_extractor(kwargs, features_extractor)  # type: ignore[attr-defined]

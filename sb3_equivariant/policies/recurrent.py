@@ -135,7 +135,8 @@ class EquivariantRecurrentActorCriticPolicy(_EquivariantActorCriticMixin, Recurr
             self.critic = EquivariantLinear(rep, regular(group), channels, self.lstm_channels, basis_kind=self.basis)  # type: ignore[assignment]
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
 
-    def _finish_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _finish_kwargs(self, action_space: spaces.Space, kwargs: dict[str, Any]) -> dict[str, Any]:
+        kwargs = super()._finish_kwargs(action_space, kwargs)
         lstm_kwargs = kwargs.pop("lstm_kwargs", None)
         if lstm_kwargs:
             raise ValueError(f"lstm_kwargs {sorted(lstm_kwargs)} are nn.LSTM options; EquivariantLSTM takes none")
