@@ -195,3 +195,14 @@ def test_rollout_buffer_takes_the_symmetry_of_the_model_building_it() -> None:
     assert (
         isinstance(model.rollout_buffer.symmetry, Symmetry) and model.rollout_buffer_kwargs["symmetry"].name == "CartPole-mirror"
     )
+
+
+def test_test_time_symmetrization_takes_a_registry_id_and_checks_the_spaces() -> None:
+    from sb3_equivariant.augmentation import symmetrised_probabilities
+
+    model = PPO("MlpPolicy", gym.make("CartPole-v1"), n_steps=8, batch_size=8, device="cpu")
+    obs = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    by_id = symmetrised_probabilities(model.policy, obs, "CartPole-v1")
+    th.testing.assert_close(by_id, symmetrised_probabilities(model.policy, obs, symmetry_for("CartPole-v1")))
+    with pytest.raises(SymmetryError, match=r"symmetrised_probabilities: .*Discrete\(2\) action space needs"):
+        symmetrised_probabilities(model.policy, obs, "Acrobot-v1")

@@ -16,6 +16,7 @@ import torch as th
 from stable_baselines3.common.distributions import CategoricalDistribution, MultiCategoricalDistribution
 from stable_baselines3.common.policies import BasePolicy
 
+from sb3_equivariant.envs.discovery import resolve_symmetry
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 
 
@@ -41,14 +42,16 @@ def action_probabilities(policy: BasePolicy, obs: Any) -> th.Tensor:
     raise SymmetryError(f"test-time symmetrization needs discrete actions, the policy's distribution is {type(dist).__name__}")
 
 
-def symmetrised_probabilities(policy: BasePolicy, obs: Any, symmetry: Symmetry) -> th.Tensor:
+def symmetrised_probabilities(policy: BasePolicy, obs: Any, symmetry: Symmetry | str) -> th.Tensor:
     """
     Each agent's test-time symmetrized action probabilities ``π̄_i(a | s)``, ``(batch, n_agents, n_actions)``.
 
     :param policy: a trained SB3 policy with ``Discrete`` or ``MultiDiscrete`` actions (e.g. ``model.policy``).
     :param obs: a batch of observations (numpy as from a VecEnv, or tensors).
-    :param symmetry: the group acting on the observations and the actions (a discrete-action symmetry).
+    :param symmetry: the group acting on the observations and the actions (a discrete-action symmetry), or a
+        registered env id; checked against the policy's spaces.
     """
+    symmetry = resolve_symmetry(symmetry, policy.observation_space, policy.action_space, "symmetrised_probabilities")
     if not symmetry.discrete:
         raise SymmetryError(f"{symmetry.name}: test-time symmetrization needs a discrete action symmetry")
     obs_tensor = _as_tensor(policy, obs)

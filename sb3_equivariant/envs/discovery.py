@@ -108,7 +108,10 @@ def resolve_symmetry(
         )
     if isinstance(observation_space, spaces.Dict) and not allow_dict:
         raise SymmetryError(f"{owner}: Dict observation spaces are not supported")
-    symmetry = to_channel_first(symmetry, observation_space).check_spaces(observation_space, action_space)
+    try:
+        symmetry = to_channel_first(symmetry, observation_space).check_spaces(observation_space, action_space)
+    except SymmetryError as err:
+        raise SymmetryError(f"{owner}: {err}") from None
     if source is not None and acts_on_normalized_obs:
         warn_if_normalized(source, symmetry)
     return symmetry
