@@ -18,8 +18,8 @@ from sb3_equivariant.augmentation import (
     SymmetricPPO,
     SymmetricReplayBuffer,
     SymmetricRolloutBuffer,
-    SymmetrisedActorCriticPolicy,
-    SymmetrisedDQNPolicy,
+    SymmetrizedActorCriticPolicy,
+    SymmetrizedDQNPolicy,
 )
 from sb3_equivariant.envs import Symmetry, SymmetryError, discovery, symmetry_for
 from sb3_equivariant.envs.discovery import to_channel_first
@@ -49,7 +49,7 @@ class BuildInsideCallback(BaseCallback):
         with pytest.raises(SymmetryError, match="no symmetry found"):  # not the training model's env
             EquivariantMlpPolicy(self.model.observation_space, self.model.action_space, lambda _: 1e-3)
         with pytest.raises(SymmetryError, match="no symmetry found"):
-            SymmetrisedActorCriticPolicy(self.model.observation_space, self.model.action_space, lambda _: 1e-3)
+            SymmetrizedActorCriticPolicy(self.model.observation_space, self.model.action_space, lambda _: 1e-3)
         self.unresolved = SymmetricReplayBuffer(8, self.model.observation_space, self.model.action_space)
 
     def _on_step(self) -> bool:
@@ -88,19 +88,19 @@ def test_stack_is_walked_once_per_policy(monkeypatch: pytest.MonkeyPatch) -> Non
         (QRDQN, EquivariantQRDQNPolicy, "CartPole-v1"),
         (SAC, EquivariantSACPolicy, "Pendulum-v1"),
         (TD3, EquivariantTD3Policy, "Pendulum-v1"),
-        (PPO, SymmetrisedActorCriticPolicy, "CartPole-v1"),
-        (DQN, SymmetrisedDQNPolicy, "CartPole-v1"),
+        (PPO, SymmetrizedActorCriticPolicy, "CartPole-v1"),
+        (DQN, SymmetrizedDQNPolicy, "CartPole-v1"),
     ],
 )
 def test_every_policy_takes_a_registry_id_on_a_plain_env(algo: type, policy: type, env_id: str) -> None:
-    kwargs = {"symmetry": env_id} if "Symmetrised" in policy.__name__ else {"symmetry": env_id, **TINY}
+    kwargs = {"symmetry": env_id} if "Symmetrized" in policy.__name__ else {"symmetry": env_id, **TINY}
     extra = dict(buffer_size=64) if algo in (DQN, QRDQN, SAC, TD3) else dict(n_steps=8, batch_size=8)
     model = algo(policy, gym.make(env_id), policy_kwargs=kwargs, device="cpu", **extra)
     assert model.policy.symmetry.name == symmetry_for(env_id).name
 
 
 @pytest.mark.parametrize(
-    "algo, policy", [(PPO, EquivariantMlpPolicy), (DQN, EquivariantDQNPolicy), (PPO, SymmetrisedActorCriticPolicy)]
+    "algo, policy", [(PPO, EquivariantMlpPolicy), (DQN, EquivariantDQNPolicy), (PPO, SymmetrizedActorCriticPolicy)]
 )
 def test_env_without_symmetry_is_explained_as_make_symmetric_env_does(algo: type, policy: type) -> None:
     with pytest.raises(SymmetryError) as made:
@@ -198,11 +198,43 @@ def test_rollout_buffer_takes_the_symmetry_of_the_model_building_it() -> None:
 
 
 def test_test_time_symmetrization_takes_a_registry_id_and_checks_the_spaces() -> None:
-    from sb3_equivariant.augmentation import symmetrised_probabilities
+    from sb3_equivariant.augmentation import symmetrized_probabilities
 
     model = PPO("MlpPolicy", gym.make("CartPole-v1"), n_steps=8, batch_size=8, device="cpu")
     obs = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
-    by_id = symmetrised_probabilities(model.policy, obs, "CartPole-v1")
-    th.testing.assert_close(by_id, symmetrised_probabilities(model.policy, obs, symmetry_for("CartPole-v1")))
-    with pytest.raises(SymmetryError, match=r"symmetrised_probabilities: .*Discrete\(2\) action space needs"):
-        symmetrised_probabilities(model.policy, obs, "Acrobot-v1")
+    by_id = symmetrized_probabilities(model.policy, obs, "CartPole-v1")
+    th.testing.assert_close(by_id, symmetrized_probabilities(model.policy, obs, symmetry_for("CartPole-v1")))
+    with pytest.raises(SymmetryError, match=r"symmetrized_probabilities: .*Discrete\(2\) action space needs"):
+        symmetrized_probabilities(model.policy, obs, "Acrobot-v1")
+
+
+@pytest.mark.parametrize(
+    "module, old, new",
+    [
+        ("sb3_equivariant.augmentation", "SymmetrisedActorCriticPolicy", "SymmetrizedActorCriticPolicy"),
+        ("sb3_equivariant.augmentation", "SymmetrisedQRDQNPolicy", "SymmetrizedQRDQNPolicy"),
+        ("sb3_equivariant.augmentation", "symmetrised_probabilities", "symmetrized_probabilities"),
+        ("sb3_equivariant.augmentation.symmetrised", "SymmetrisedDQNCnnPolicy", "SymmetrizedDQNCnnPolicy"),
+        ("sb3_equivariant.augmentation.symmetrised", "SymmetrisedQuantileNetwork", "SymmetrizedQuantileNetwork"),
+        ("sb3_equivariant.augmentation.test_time", "symmetrised_probabilities", "symmetrized_probabilities"),
+    ],
+)
+def test_british_names_are_deprecated_aliases(module: str, old: str, new: str) -> None:
+    import importlib
+
+    import sb3_equivariant.augmentation as augmentation
+
+    with pytest.warns(DeprecationWarning, match=f"{old} is deprecated, use {new}"):
+        obj = getattr(importlib.import_module(module), old)
+    assert obj is getattr(augmentation, new)
+    assert not hasattr(importlib.import_module(module), "Nope")  # other names: a plain AttributeError
+
+
+def test_model_saved_with_a_british_class_path_loads() -> None:
+    expected = np.load(DATA / "main_outputs.npz")
+    with pytest.warns(DeprecationWarning, match="SymmetrisedActorCriticPolicy is deprecated"):
+        model = PPO.load(DATA / "main_symmetrised_ppo_cartpole.zip", device="cpu")
+    assert type(model.policy) is SymmetrizedActorCriticPolicy
+    with th.no_grad():
+        logits = model.policy.get_distribution(th.as_tensor(expected["obs"])).distribution.logits.numpy()
+    np.testing.assert_allclose(logits, expected["symmetrised_logits"], atol=1e-6, rtol=0)

@@ -12,7 +12,7 @@ from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.utils import obs_as_tensor
 
-from sb3_equivariant.augmentation import SymmetricA2C, SymmetricPPO, SymmetrisedActorCriticPolicy, symmetry_loss
+from sb3_equivariant.augmentation import SymmetricA2C, SymmetricPPO, SymmetrizedActorCriticPolicy, symmetry_loss
 from sb3_equivariant.augmentation.algorithms import add_to_loss
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.group import cyclic_group, flip_group, trivial_group
@@ -91,7 +91,7 @@ def _per_sample_losses(policy: ActorCriticPolicy, obs: th.Tensor, sym: Symmetry)
 @pytest.mark.parametrize("case", list(CASES))
 def test_loss_vanishes_on_an_equivariant_policy(case: str) -> None:
     sym = CASES[case][0]()
-    policy = make_policy(case, SymmetrisedActorCriticPolicy, symmetry=sym)
+    policy = make_policy(case, SymmetrizedActorCriticPolicy, symmetry=sym)
     assert symmetry_loss(policy, random_obs(CASES[case][1], 7), sym).item() < 1e-10
 
 

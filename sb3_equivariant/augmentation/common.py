@@ -1,4 +1,4 @@
-"""Helpers shared by the augmentation baselines: augmentation modes, their generator, one element per sample."""
+"""Helpers shared by the augmentation baselines: modes, their generator, one element per sample, renamed names."""
 
 from __future__ import annotations
 
@@ -36,6 +36,25 @@ def renamed_keyword(new: Any, old: Any, new_name: str, old_name: str, owner: str
         raise TypeError(f"{owner}: pass {new_name}= only ({old_name}= is its deprecated name)")
     warnings.warn(f"{owner}: {old_name}= is deprecated, use {new_name}= instead", DeprecationWarning, stacklevel=3)
     return old
+
+
+def deprecated_aliases(module: str, aliases: dict[str, Any]) -> Callable[[str], Any]:
+    """
+    A module ``__getattr__`` (PEP 562) serving renamed objects under their old names with a ``DeprecationWarning``:
+    old imports, and models pickled with the old class paths, keep working.
+
+    :param module: the module's ``__name__``.
+    :param aliases: old name -> the object under its new name.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in aliases:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        new = aliases[name]
+        warnings.warn(f"{module}.{name} is deprecated, use {new.__name__}", DeprecationWarning, stacklevel=2)
+        return new
+
+    return __getattr__
 
 
 def seed_rng(seed: int | None) -> np.random.Generator:

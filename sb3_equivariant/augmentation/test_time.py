@@ -16,6 +16,7 @@ import torch as th
 from stable_baselines3.common.distributions import CategoricalDistribution, MultiCategoricalDistribution
 from stable_baselines3.common.policies import BasePolicy
 
+from sb3_equivariant.augmentation.common import deprecated_aliases
 from sb3_equivariant.envs.discovery import resolve_symmetry
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 
@@ -42,7 +43,7 @@ def action_probabilities(policy: BasePolicy, obs: Any) -> th.Tensor:
     raise SymmetryError(f"test-time symmetrization needs discrete actions, the policy's distribution is {type(dist).__name__}")
 
 
-def symmetrised_probabilities(policy: BasePolicy, obs: Any, symmetry: Symmetry | str) -> th.Tensor:
+def symmetrized_probabilities(policy: BasePolicy, obs: Any, symmetry: Symmetry | str) -> th.Tensor:
     """
     Each agent's test-time symmetrized action probabilities ``π̄_i(a | s)``, ``(batch, n_agents, n_actions)``.
 
@@ -51,7 +52,7 @@ def symmetrised_probabilities(policy: BasePolicy, obs: Any, symmetry: Symmetry |
     :param symmetry: the group acting on the observations and the actions (a discrete-action symmetry), or a
         registered env id; checked against the policy's spaces.
     """
-    symmetry = resolve_symmetry(symmetry, policy.observation_space, policy.action_space, "symmetrised_probabilities")
+    symmetry = resolve_symmetry(symmetry, policy.observation_space, policy.action_space, "symmetrized_probabilities")
     if not symmetry.discrete:
         raise SymmetryError(f"{symmetry.name}: test-time symmetrization needs a discrete action symmetry")
     obs_tensor = _as_tensor(policy, obs)
@@ -67,4 +68,6 @@ def symmetrised_probabilities(policy: BasePolicy, obs: Any, symmetry: Symmetry |
     return total / len(symmetry)
 
 
-__all__ = ["action_probabilities", "symmetrised_probabilities"]
+__all__ = ["action_probabilities", "symmetrized_probabilities"]
+
+__getattr__ = deprecated_aliases(__name__, {"symmetrised_probabilities": symmetrized_probabilities})
