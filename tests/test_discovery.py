@@ -14,6 +14,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_equivariant import SymmetricVecNormalize, make_symmetric_env, make_symmetric_vec_env
+from sb3_equivariant import policies as eq
 from sb3_equivariant.augmentation import (
     SymmetricPPO,
     SymmetricReplayBuffer,
@@ -23,14 +24,7 @@ from sb3_equivariant.augmentation import (
 )
 from sb3_equivariant.envs import Symmetry, SymmetryError, discovery, symmetry_for
 from sb3_equivariant.envs.discovery import to_channel_first
-from sb3_equivariant.policies import (
-    EquivariantDQNPolicy,
-    EquivariantMlpLstmPolicy,
-    EquivariantMlpPolicy,
-    EquivariantQRDQNPolicy,
-    EquivariantSACPolicy,
-    EquivariantTD3Policy,
-)
+from sb3_equivariant.policies import EquivariantMlpPolicy
 from sb3_equivariant.policies import base as policy_base
 from sb3_equivariant.representation import ImageAction
 
@@ -83,11 +77,11 @@ def test_stack_is_walked_once_per_policy(monkeypatch: pytest.MonkeyPatch) -> Non
     "algo, policy, env_id",
     [
         (PPO, EquivariantMlpPolicy, "CartPole-v1"),
-        (RecurrentPPO, EquivariantMlpLstmPolicy, "CartPole-v1"),
-        (DQN, EquivariantDQNPolicy, "CartPole-v1"),
-        (QRDQN, EquivariantQRDQNPolicy, "CartPole-v1"),
-        (SAC, EquivariantSACPolicy, "Pendulum-v1"),
-        (TD3, EquivariantTD3Policy, "Pendulum-v1"),
+        (RecurrentPPO, eq.EquivariantMlpLstmPolicy, "CartPole-v1"),
+        (DQN, eq.EquivariantDQNPolicy, "CartPole-v1"),
+        (QRDQN, eq.EquivariantQRDQNPolicy, "CartPole-v1"),
+        (SAC, eq.EquivariantSACPolicy, "Pendulum-v1"),
+        (TD3, eq.EquivariantTD3Policy, "Pendulum-v1"),
         (PPO, SymmetrizedActorCriticPolicy, "CartPole-v1"),
         (DQN, SymmetrizedDQNPolicy, "CartPole-v1"),
     ],
@@ -100,7 +94,7 @@ def test_every_policy_takes_a_registry_id_on_a_plain_env(algo: type, policy: typ
 
 
 @pytest.mark.parametrize(
-    "algo, policy", [(PPO, EquivariantMlpPolicy), (DQN, EquivariantDQNPolicy), (PPO, SymmetrizedActorCriticPolicy)]
+    "algo, policy", [(PPO, EquivariantMlpPolicy), (DQN, eq.EquivariantDQNPolicy), (PPO, SymmetrizedActorCriticPolicy)]
 )
 def test_env_without_symmetry_is_explained_as_make_symmetric_env_does(algo: type, policy: type) -> None:
     with pytest.raises(SymmetryError) as made:

@@ -19,6 +19,7 @@ Re-indexing the sums by ``h ↦ h g`` shows ``π̄(K_g a | L_g s) = π̄(a | s)`
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch as th
@@ -130,23 +131,36 @@ class SymmetrizedActorCriticCnnPolicy(SymmetrizedActorCriticPolicy):
         super().__init__(*args, **kwargs)
 
 
-class SymmetrizedQNetwork(QNetwork):
+class _OrbitAveragedNetwork:
     """
-    A Q-network averaged over a symmetry group: ``Q̄(s, a) = 1/|G| Σ_h Q(L_h s, K_h a)``.
+    A Q- or quantile network whose output is averaged over the orbit of its input, back-transformed along the actions
+    (the last axis).
 
-    :param args: ``QNetwork`` arguments.
+    :param args: the network's arguments.
     :param symmetry: the environment's symmetry (discrete actions).
-    :param kwargs: ``QNetwork`` keyword arguments.
+    :param kwargs: the network's keyword arguments.
     """
+
+    symmetry: Symmetry
+    #: The wrapped network's head on features, shape ``(batch, ..., n_actions)``.
+    _outputs: Callable[[th.Tensor], th.Tensor]
 
     def __init__(self, *args: Any, symmetry: Symmetry, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
         self.symmetry = symmetry
 
     def forward(self, obs: PyTorchObs) -> th.Tensor:
         assert isinstance(obs, th.Tensor), "Dict observations are not supported"
-        q_values = self.q_net(self.extract_features(orbit(self.symmetry, obs), self.features_extractor))
-        return back_transform_mean(self.symmetry, q_values.reshape(len(self.symmetry), obs.shape[0], -1))
+        net: Any = self
+        out = self._outputs(net.extract_features(orbit(self.symmetry, obs), net.features_extractor))
+        return back_transform_mean(self.symmetry, out.reshape(len(self.symmetry), obs.shape[0], *out.shape[1:]))
+
+
+class SymmetrizedQNetwork(_OrbitAveragedNetwork, QNetwork):
+    """A Q-network averaged over a symmetry group: ``Q̄(s, a) = 1/|G| Σ_h Q(L_h s, K_h a)``."""
+
+    def _outputs(self, features: th.Tensor) -> th.Tensor:
+        return self.q_net(features)
 
 
 class SymmetrizedDQNPolicy(SymmetricPolicyMixin, DQNPolicy):
@@ -155,11 +169,7 @@ class SymmetrizedDQNPolicy(SymmetricPolicyMixin, DQNPolicy):
 
     ``DQN(SymmetrizedDQNPolicy, env, policy_kwargs=dict(symmetry=sym))``.
 
-    :param observation_space: observation space.
-    :param action_space: Discrete action space.
-    :param lr_schedule: learning rate schedule.
-    :param symmetry: the environment's symmetry, or a registered env id (default: found on the algorithm's env).
-    :param kwargs: other ``DQNPolicy`` arguments.
+    Takes ``DQNPolicy``'s arguments and ``symmetry`` (see :class:`~sb3_equivariant.policies.base.SymmetricPolicyMixin`).
     """
 
     def make_q_net(self) -> SymmetrizedQNetwork:
@@ -175,25 +185,14 @@ class SymmetrizedDQNCnnPolicy(SymmetrizedDQNPolicy):
         super().__init__(*args, **kwargs)
 
 
-class SymmetrizedQuantileNetwork(QuantileNetwork):
+class SymmetrizedQuantileNetwork(_OrbitAveragedNetwork, QuantileNetwork):
     """
     A QR-DQN quantile network averaged over a symmetry group: quantile ``i`` of action ``a`` at ``s`` is
     ``1/|G| Σ_h θ_i(L_h s, K_h a)``.
-
-    :param args: ``QuantileNetwork`` arguments.
-    :param symmetry: the environment's symmetry (discrete actions).
-    :param kwargs: ``QuantileNetwork`` keyword arguments.
     """
 
-    def __init__(self, *args: Any, symmetry: Symmetry, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.symmetry = symmetry
-
-    def forward(self, obs: PyTorchObs) -> th.Tensor:
-        assert isinstance(obs, th.Tensor), "Dict observations are not supported"
-        quantiles = self.quantile_net(self.extract_features(orbit(self.symmetry, obs), self.features_extractor))
-        per_element = quantiles.reshape(len(self.symmetry), obs.shape[0], self.n_quantiles, -1)
-        return back_transform_mean(self.symmetry, per_element)
+    def _outputs(self, features: th.Tensor) -> th.Tensor:
+        return self.quantile_net(features).view(-1, self.n_quantiles, int(self.action_space.n))
 
 
 class SymmetrizedQRDQNPolicy(SymmetricPolicyMixin, QRDQNPolicy):
@@ -202,11 +201,7 @@ class SymmetrizedQRDQNPolicy(SymmetricPolicyMixin, QRDQNPolicy):
 
     ``QRDQN(SymmetrizedQRDQNPolicy, env, policy_kwargs=dict(symmetry=sym))``.
 
-    :param observation_space: observation space.
-    :param action_space: Discrete action space.
-    :param lr_schedule: learning rate schedule.
-    :param symmetry: the environment's symmetry, or a registered env id (default: found on the algorithm's env).
-    :param kwargs: other ``QRDQNPolicy`` arguments.
+    Takes ``QRDQNPolicy``'s arguments and ``symmetry`` (see :class:`~sb3_equivariant.policies.base.SymmetricPolicyMixin`).
     """
 
     def make_quantile_net(self) -> SymmetrizedQuantileNetwork:
