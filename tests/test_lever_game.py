@@ -9,7 +9,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from sb3_equivariant import EquivariantMlpPolicy, Symmetry, check_symmetry, get_symmetry, make_symmetric_vec_env
-from sb3_equivariant.augmentation.test_time import action_probabilities, symmetrised_probabilities
+from sb3_equivariant.augmentation.test_time import action_probabilities, symmetrized_probabilities
 from sb3_equivariant.group import cyclic_group
 from sb3_equivariant.multiagent import LEVER_ID, LeverGameEnv, cross_play_scores, lever_symmetry, wildlife_symmetry
 from sb3_equivariant.multiagent.lever import lever_payoffs
@@ -80,7 +80,7 @@ def test_test_time_symmetrisation() -> None:
     sym = lever_symmetry()
     probs = action_probabilities(model.policy, OBS)[0]
     assert (probs[:, :9].max(dim=1).values - probs[:, :9].min(dim=1).values).min() > 0.1
-    symmetrised = symmetrised_probabilities(model.policy, OBS, sym)[0]
+    symmetrised = symmetrized_probabilities(model.policy, OBS, sym)[0]
     th.testing.assert_close(symmetrised.sum(dim=1), th.ones(2))
     th.testing.assert_close(symmetrised[:, :9], probs[:, :9].mean(dim=1, keepdim=True).expand(2, 9))  # averaged orbit
     th.testing.assert_close(symmetrised[:, 9], probs[:, 9])  # the distinct lever is fixed
@@ -96,9 +96,9 @@ def test_test_time_symmetrisation_follows_agent_permutations() -> None:
     obs = env.reset()
     obs["view"][:, :, 2] = (np.random.default_rng(0).random(obs["view"][:, :, 2].shape) > 0.7).astype(np.float32)
     sym: Symmetry = traffic_symmetry()
-    symmetrised = symmetrised_probabilities(model.policy, obs, sym)
+    symmetrised = symmetrized_probabilities(model.policy, obs, sym)
     for g in sym.group.elements:  # exactly equivariant: π̄_{σ_g(i)}(K_g a | g·s) = π̄_i(a | s)
-        turned = symmetrised_probabilities(model.policy, sym.transform_obs(obs, g), sym)
+        turned = symmetrized_probabilities(model.policy, sym.transform_obs(obs, g), sym)
         expected = th.empty_like(symmetrised)
         slots, moves = sym.agents.permutations[g], sym.action_permutations[g]  # type: ignore[union-attr]
         for i in range(4):

@@ -1,4 +1,4 @@
-"""SymmetricReplayBuffer: every augmented sample is the exact transform of its recorded source, for every mode."""
+"""SymmetricReplayBuffer: every augmented sample is the exact transform of its recorded source, for every augmentation mode."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def source(buffer: SymmetricReplayBuffer, b: int, e: int) -> tuple[np.ndarray, .
     return buffer.observations[b, e], buffer.actions[b, e], next_obs, done, buffer.rewards[b, e]
 
 
-def make_buffer(case: str, mode: str, n_envs: int, optimize: bool, size: int = 64, seed: int = 0) -> SymmetricReplayBuffer:
+def make_buffer(case: str, augment: str, n_envs: int, optimize: bool, size: int = 64, seed: int = 0) -> SymmetricReplayBuffer:
     make_sym, obs_space, act_space = CASES[case]
     return SymmetricReplayBuffer(
         size,
@@ -62,25 +62,25 @@ def make_buffer(case: str, mode: str, n_envs: int, optimize: bool, size: int = 6
         optimize_memory_usage=optimize,
         handle_timeout_termination=not optimize,
         symmetry=make_sym(),
-        mode=mode,
+        augment=augment,
         seed=seed,
     )
 
 
 @pytest.mark.parametrize("optimize", [False, True])
 @pytest.mark.parametrize("n_envs", [1, 3])
-@pytest.mark.parametrize("mode", ["random", "all", "store"])
+@pytest.mark.parametrize("augment", ["random", "all", "store"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_samples_are_exact_transforms_of_their_sources(case: str, mode: str, n_envs: int, optimize: bool) -> None:
-    buffer = make_buffer(case, mode, n_envs, optimize)
+def test_samples_are_exact_transforms_of_their_sources(case: str, augment: str, n_envs: int, optimize: bool) -> None:
+    buffer = make_buffer(case, augment, n_envs, optimize)
     sym = buffer.symmetry
     assert sym is not None
-    fill(buffer, n_envs, steps=40 if mode != "store" else 40 * len(sym))  # wraps around in every mode
+    fill(buffer, n_envs, steps=40 if augment != "store" else 40 * len(sym))  # wraps around in every mode
     batch = 64
     samples = buffer.sample(batch)
     record = buffer.last_record
     assert record is not None
-    n_out = batch * len(sym) if mode == "all" else batch
+    n_out = batch * len(sym) if augment == "all" else batch
     assert samples.observations.shape == (n_out, *buffer.obs_shape)
     assert samples.actions.shape[0] == samples.next_observations.shape[0] == samples.rewards.shape[0] == n_out
     assert len(record.elements) == n_out
@@ -93,7 +93,7 @@ def test_samples_are_exact_transforms_of_their_sources(case: str, mode: str, n_e
         np.testing.assert_allclose(samples.actions[i].numpy(), sym.transform_action(action, g), atol=1e-6)
         assert samples.dones[i].item() == pytest.approx(float(done))
         assert samples.rewards[i].item() == pytest.approx(float(reward))
-    if mode == "all":
+    if augment == "all":
         # Element-major: sample g * batch + i is source i under g, so each source meets every element exactly once.
         np.testing.assert_array_equal(record.elements, np.repeat(np.arange(len(sym)), batch))
         for g in range(len(sym)):
@@ -126,11 +126,11 @@ def test_store_mode_stores_every_copy(case: str) -> None:
             np.testing.assert_array_equal(buffer.timeouts[:5, column], buffer.timeouts[:5, e])
 
 
-@pytest.mark.parametrize("mode", ["random", "all", "store"])
-def test_sampling_is_reproducible(mode: str) -> None:
+@pytest.mark.parametrize("augment", ["random", "all", "store"])
+def test_sampling_is_reproducible(augment: str) -> None:
     batches, elements = [], []
     for seed in (3, 3, 4):
-        buffer = make_buffer("acrobot", mode, 2, optimize=False, seed=seed)
+        buffer = make_buffer("acrobot", augment, 2, optimize=False, seed=seed)
         fill(buffer, 2, steps=30)
         np.random.seed(0)
         batches.append([buffer.sample(16) for _ in range(3)])
@@ -139,30 +139,30 @@ def test_sampling_is_reproducible(mode: str) -> None:
     for first, second in zip(batches[0], batches[1]):
         for x, y in zip(first, second):
             assert (x is None and y is None) or th.equal(x, y)
-    if mode == "random":  # only the random mode draws elements from the buffer's own generator
+    if augment == "random":  # only the random mode draws elements from the buffer's own generator
         assert not np.array_equal(elements[0], elements[2])
 
 
 def test_bad_configurations_raise_clear_errors() -> None:
     _, obs_space, act_space = CASES["cartpole"]
     with pytest.raises(ValueError, match="unknown augmentation mode"):
-        SymmetricReplayBuffer(10, obs_space, act_space, symmetry=cartpole_symmetry(), mode="flip")
+        SymmetricReplayBuffer(10, obs_space, act_space, symmetry=cartpole_symmetry(), augment="flip")
     with pytest.raises(SymmetryError, match="Discrete\\(3\\)"):
         SymmetricReplayBuffer(10, obs_space, spaces.Discrete(3), symmetry=cartpole_symmetry())
     with pytest.raises(SymmetryError, match="does not match"):
         SymmetricReplayBuffer(10, spaces.Box(-1, 1, (5,)), act_space, symmetry=cartpole_symmetry())
-    with pytest.raises(SymmetryError, match="must be a sb3_equivariant Symmetry"):
+    with pytest.raises(SymmetryError, match=r"must be a sb3_equivariant\.Symmetry"):
         SymmetricReplayBuffer(10, obs_space, act_space, symmetry=2)  # type: ignore[arg-type]
     with pytest.raises(SymmetryError, match="no symmetry registered for 'NoSuchEnv-v0'"):
         SymmetricReplayBuffer(10, obs_space, act_space, symmetry="NoSuchEnv-v0")
-    with pytest.raises(ValueError, match="keep_batch_size only applies to mode='all'"):
+    with pytest.raises(ValueError, match="keep_batch_size only applies to augment='all'"):
         SymmetricReplayBuffer(10, obs_space, act_space, symmetry=cartpole_symmetry(), keep_batch_size=True)
     with pytest.raises(ValueError, match="not a multiple of the group order 2"):
-        kept = SymmetricReplayBuffer(10, obs_space, act_space, symmetry=cartpole_symmetry(), mode="all", keep_batch_size=True)
+        kept = SymmetricReplayBuffer(10, obs_space, act_space, symmetry=cartpole_symmetry(), augment="all", keep_batch_size=True)
         fill(kept, 1, steps=3)
         kept.sample(3)
-    with pytest.raises(SymmetryError, match="mode='store' needs the symmetry"):
-        SymmetricReplayBuffer(10, obs_space, act_space, mode="store")
+    with pytest.raises(SymmetryError, match="augment='store' needs the symmetry"):
+        SymmetricReplayBuffer(10, obs_space, act_space, augment="store")
     buffer = SymmetricReplayBuffer(10, obs_space, act_space)
     fill(buffer, 1, steps=3)
     with pytest.raises(SymmetryError, match="has no symmetry"):
@@ -186,10 +186,10 @@ def test_cartpole_and_acrobot_maps_commute_with_the_dynamics() -> None:
             assert (m_reward, m_terminated) == (reward, terminated)
 
 
-@pytest.mark.parametrize("mode", ["random", "all", "store"])
-def test_dqn_trains_saves_and_loads_with_the_buffer(mode: str, tmp_path) -> None:
+@pytest.mark.parametrize("augment", ["random", "all", "store"])
+def test_dqn_trains_saves_and_loads_with_the_buffer(augment: str, tmp_path) -> None:
     env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
-    kwargs = dict(symmetry=cartpole_symmetry(), mode=mode)
+    kwargs = dict(symmetry=cartpole_symmetry(), augment=augment)
     model = DQN(
         "MlpPolicy",
         env,
@@ -214,7 +214,7 @@ def test_dqn_trains_saves_and_loads_with_the_buffer(mode: str, tmp_path) -> None
     loaded.load_replay_buffer(tmp_path / "buffer")
     buffer = loaded.replay_buffer
     assert isinstance(buffer, SymmetricReplayBuffer)
-    assert buffer.mode == mode and buffer.symmetry is not None and len(buffer.symmetry) == 2
+    assert buffer.augment == augment and buffer.symmetry is not None and len(buffer.symmetry) == 2
     np.testing.assert_array_equal(buffer.observations, model.replay_buffer.observations)
     loaded.learn(100, reset_num_timesteps=False)  # keeps training from the restored buffer
 
@@ -229,7 +229,7 @@ def test_qrdqn_and_sac_accept_the_buffer() -> None:
         seed=0,
         device="cpu",
         replay_buffer_class=SymmetricReplayBuffer,
-        replay_buffer_kwargs=dict(symmetry=acrobot_symmetry(), mode="all", keep_batch_size=True),
+        replay_buffer_kwargs=dict(symmetry=acrobot_symmetry(), augment="all", keep_batch_size=True),
     )
     qr.learn(60)
     record = qr.replay_buffer.last_record
@@ -309,7 +309,7 @@ def test_dqn_buffer_takes_symmetry_from_the_algorithm_env(tmp_path) -> None:
         "MlpPolicy",
         make_symmetric_env("CartPole-v1"),
         replay_buffer_class=SymmetricReplayBuffer,
-        replay_buffer_kwargs=dict(mode="store"),  # "store" needs the symmetry at construction: found on the env
+        replay_buffer_kwargs=dict(augment="store"),  # "store" needs the symmetry at construction: found on the env
         learning_starts=16,
         buffer_size=200,
         seed=0,

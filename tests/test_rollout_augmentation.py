@@ -269,7 +269,7 @@ def test_symmetry_from_env_and_registry_ids() -> None:
     assert isinstance(stock.rollout_buffer, SymmetricRolloutBuffer) and stock.rollout_buffer.symmetry is not None
 
 
-def test_normalised_observations_are_flagged() -> None:
+def test_normalized_observations_are_flagged() -> None:
     env = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
     with pytest.warns(UserWarning, match="VecNormalize\\(norm_obs=True\\)"):
         SymmetricPPO("MlpPolicy", env, symmetry=cartpole_symmetry(), n_steps=16, batch_size=16, device="cpu")
@@ -336,10 +336,10 @@ def test_ppo_with_rollout_augmentation_learns_cartpole() -> None:
 
 @pytest.mark.slow
 def test_rl_zoo3_routes(tmp_path) -> None:
-    """YAML: symmetrised policy by dotted name, symmetry by env id. Python config: buffer class plus the callback."""
+    """YAML: symmetrized policy by dotted name, symmetry by env id. Python config: buffer class plus the callback."""
     (tmp_path / "policy.yml").write_text(
         "CartPole-v1:\n  n_envs: 2\n  n_timesteps: 256\n  n_steps: 32\n  batch_size: 64\n"
-        "  policy: sb3_equivariant.augmentation.SymmetrisedActorCriticPolicy\n"
+        "  policy: sb3_equivariant.augmentation.SymmetrizedActorCriticPolicy\n"
         "  policy_kwargs: \"dict(symmetry='CartPole-v1', net_arch=[16])\"\n"
     )
     (tmp_path / "zoo_rollout_conf.py").write_text(
@@ -356,7 +356,7 @@ def test_rl_zoo3_routes(tmp_path) -> None:
         assert result.returncode == 0, result.stderr[-2000:]
         model = PPO.load(tmp_path / folder / "ppo" / "CartPole-v1_1" / "CartPole-v1.zip", device="cpu")
         if folder == "yaml":
-            assert type(model.policy).__name__ == "SymmetrisedActorCriticPolicy"
+            assert type(model.policy).__name__ == "SymmetrizedActorCriticPolicy"
         else:
             assert model.rollout_buffer_class is SymmetricRolloutBuffer
 

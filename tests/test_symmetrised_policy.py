@@ -1,4 +1,4 @@
-"""Symmetrised policies: exactly equivariant over every group element, whatever the weights; save and load."""
+"""Symmetrized policies: exactly equivariant over every group element, whatever the weights; save and load."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from stable_baselines3.common.utils import obs_as_tensor
 from symmetries import CASES, acrobot_symmetry, cartpole_symmetry, pendulum_symmetry
 
 from sb3_equivariant.augmentation import (
-    SymmetrisedActorCriticCnnPolicy,
-    SymmetrisedActorCriticPolicy,
-    SymmetrisedDQNPolicy,
-    SymmetrisedQNetwork,
-    SymmetrisedQRDQNPolicy,
-    SymmetrisedQuantileNetwork,
+    SymmetrizedActorCriticCnnPolicy,
+    SymmetrizedActorCriticPolicy,
+    SymmetrizedDQNPolicy,
+    SymmetrizedQNetwork,
+    SymmetrizedQRDQNPolicy,
+    SymmetrizedQuantileNetwork,
 )
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.representation import permutation
@@ -44,13 +44,13 @@ def perturb(module: th.nn.Module, seed: int = 0) -> None:
 
 
 VARIANTS = {
-    "mlp": (SymmetrisedActorCriticPolicy, dict(net_arch=[32])),
-    "separate-extractors": (SymmetrisedActorCriticPolicy, dict(net_arch=[32], share_features_extractor=False)),
-    "nature-cnn": (SymmetrisedActorCriticCnnPolicy, dict(net_arch=[32], features_extractor_kwargs=dict(features_dim=32))),
+    "mlp": (SymmetrizedActorCriticPolicy, dict(net_arch=[32])),
+    "separate-extractors": (SymmetrizedActorCriticPolicy, dict(net_arch=[32], share_features_extractor=False)),
+    "nature-cnn": (SymmetrizedActorCriticCnnPolicy, dict(net_arch=[32], features_extractor_kwargs=dict(features_dim=32))),
 }
 
 
-def make_policy(case: str, variant: str = "mlp") -> tuple[SymmetrisedActorCriticPolicy, Symmetry, spaces.Box]:
+def make_policy(case: str, variant: str = "mlp") -> tuple[SymmetrizedActorCriticPolicy, Symmetry, spaces.Box]:
     make_sym, obs_space, act_space = CASES[case]
     sym = make_sym()
     cls, kwargs = VARIANTS[variant]
@@ -78,7 +78,7 @@ def action_transform(sym: Symmetry, params: list[th.Tensor], g: int) -> list[th.
     "case, variant",
     [(case, "mlp") for case in CASES] + [("acrobot", "separate-extractors"), ("pong", "nature-cnn")],
 )
-def test_symmetrised_actor_critic_is_exactly_equivariant(case: str, variant: str) -> None:
+def test_symmetrized_actor_critic_is_exactly_equivariant(case: str, variant: str) -> None:
     policy, sym, obs_space = make_policy(case, variant)
     obs = random_obs(obs_space, 6)
     with th.no_grad():
@@ -110,11 +110,11 @@ def test_symmetrised_actor_critic_is_exactly_equivariant(case: str, variant: str
 
 
 @pytest.mark.parametrize("case", ["cartpole", "acrobot", "gridworld", "pong"])
-def test_symmetrised_q_network_is_exactly_equivariant(case: str) -> None:
+def test_symmetrized_q_network_is_exactly_equivariant(case: str) -> None:
     make_sym, obs_space, act_space = CASES[case]
     sym = make_sym()
-    policy = SymmetrisedDQNPolicy(obs_space, act_space, lambda _: 1e-3, net_arch=[32], symmetry=sym)
-    assert isinstance(policy.q_net, SymmetrisedQNetwork) and isinstance(policy.q_net_target, SymmetrisedQNetwork)
+    policy = SymmetrizedDQNPolicy(obs_space, act_space, lambda _: 1e-3, net_arch=[32], symmetry=sym)
+    assert isinstance(policy.q_net, SymmetrizedQNetwork) and isinstance(policy.q_net_target, SymmetrizedQNetwork)
     perturb(policy)
     obs = random_obs(obs_space, 5)
     with th.no_grad():
@@ -128,12 +128,12 @@ def test_symmetrised_q_network_is_exactly_equivariant(case: str) -> None:
 
 
 @pytest.mark.parametrize("case", ["acrobot", "gridworld"])
-def test_symmetrised_quantile_network_is_exactly_equivariant(case: str) -> None:
+def test_symmetrized_quantile_network_is_exactly_equivariant(case: str) -> None:
     make_sym, obs_space, act_space = CASES[case]
     sym = make_sym()
-    policy = SymmetrisedQRDQNPolicy(obs_space, act_space, lambda _: 1e-3, net_arch=[32], n_quantiles=7, symmetry=sym)
-    assert isinstance(policy.quantile_net, SymmetrisedQuantileNetwork)
-    assert isinstance(policy.quantile_net_target, SymmetrisedQuantileNetwork)
+    policy = SymmetrizedQRDQNPolicy(obs_space, act_space, lambda _: 1e-3, net_arch=[32], n_quantiles=7, symmetry=sym)
+    assert isinstance(policy.quantile_net, SymmetrizedQuantileNetwork)
+    assert isinstance(policy.quantile_net_target, SymmetrizedQuantileNetwork)
     perturb(policy)
     obs = random_obs(obs_space, 5)
     with th.no_grad():
@@ -145,11 +145,11 @@ def test_symmetrised_quantile_network_is_exactly_equivariant(case: str) -> None:
 
 
 @pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn", "qrdqn"])
-def test_models_with_symmetrised_policies_save_and_load(algo: str, tmp_path) -> None:
+def test_models_with_symmetrized_policies_save_and_load(algo: str, tmp_path) -> None:
     env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
     if algo == "qrdqn":
         model = QRDQN(
-            SymmetrisedQRDQNPolicy,
+            SymmetrizedQRDQNPolicy,
             env,
             policy_kwargs=dict(symmetry=cartpole_symmetry(), n_quantiles=5),
             learning_starts=20,
@@ -160,7 +160,7 @@ def test_models_with_symmetrised_policies_save_and_load(algo: str, tmp_path) -> 
         )
     elif algo == "dqn":
         model = DQN(
-            SymmetrisedDQNPolicy,
+            SymmetrizedDQNPolicy,
             env,
             policy_kwargs=dict(symmetry=cartpole_symmetry()),
             learning_starts=20,
@@ -174,7 +174,7 @@ def test_models_with_symmetrised_policies_save_and_load(algo: str, tmp_path) -> 
         extra = dict(batch_size=16, n_epochs=1) if algo == "ppo" else {}
         # A registry id names the symmetry, as rl_zoo3's policy_kwargs strings can.
         model = cls(
-            SymmetrisedActorCriticPolicy,
+            SymmetrizedActorCriticPolicy,
             env,
             policy_kwargs=dict(symmetry="CartPole-v1"),
             n_steps=16,
@@ -213,15 +213,15 @@ def test_models_with_symmetrised_policies_save_and_load(algo: str, tmp_path) -> 
 
 def test_bad_configurations_raise_clear_errors() -> None:
     _, obs_space, act_space = CASES["cartpole"]
-    with pytest.raises(SymmetryError, match="no symmetry found on the env; pass policy_kwargs"):
-        SymmetrisedActorCriticPolicy(obs_space, act_space, lambda _: 1e-3)
-    with pytest.raises(SymmetryError, match="no symmetry found on the env; pass policy_kwargs"):
-        SymmetrisedDQNPolicy(obs_space, act_space, lambda _: 1e-3)
+    with pytest.raises(SymmetryError, match=r"no symmetry found .* pass symmetry="):
+        SymmetrizedActorCriticPolicy(obs_space, act_space, lambda _: 1e-3)
+    with pytest.raises(SymmetryError, match=r"no symmetry found .* pass symmetry="):
+        SymmetrizedDQNPolicy(obs_space, act_space, lambda _: 1e-3)
     with pytest.raises(SymmetryError, match="Discrete\\(2\\)"):
-        SymmetrisedActorCriticPolicy(obs_space, act_space, lambda _: 1e-3, symmetry=acrobot_symmetry())
+        SymmetrizedActorCriticPolicy(obs_space, act_space, lambda _: 1e-3, symmetry=acrobot_symmetry())
     _, p_obs, p_act = CASES["pendulum"]
     with pytest.raises(SymmetryError, match="supports Categorical and Gaussian actions"):
-        SymmetrisedActorCriticPolicy(p_obs, p_act, lambda _: 1e-3, use_sde=True, symmetry=pendulum_symmetry())
+        SymmetrizedActorCriticPolicy(p_obs, p_act, lambda _: 1e-3, use_sde=True, symmetry=pendulum_symmetry())
 
 
 def test_symmetry_found_on_the_algorithm_env() -> None:
@@ -229,6 +229,6 @@ def test_symmetry_found_on_the_algorithm_env() -> None:
 
     from sb3_equivariant import make_symmetric_env
 
-    model = PPO(SymmetrisedActorCriticPolicy, make_symmetric_env("CartPole-v1"), n_steps=32, seed=0)
+    model = PPO(SymmetrizedActorCriticPolicy, make_symmetric_env("CartPole-v1"), n_steps=32, seed=0)
     assert model.policy.symmetry.name == "CartPole-mirror"
     assert model.policy_kwargs["symmetry"] is model.policy.symmetry  # saved with the model

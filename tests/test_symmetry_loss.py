@@ -12,7 +12,8 @@ from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.utils import obs_as_tensor
 
-from sb3_equivariant.augmentation import SymmetricA2C, SymmetricPPO, SymmetrisedActorCriticPolicy, symmetry_loss
+from sb3_equivariant.augmentation import SymmetricA2C, SymmetricPPO, SymmetrizedActorCriticPolicy, symmetry_loss
+from sb3_equivariant.augmentation.algorithms import add_to_loss
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.group import cyclic_group, flip_group, trivial_group
 from sb3_equivariant.representation import ImageAction, permutation, rotation_action, signed_permutation
@@ -90,7 +91,7 @@ def _per_sample_losses(policy: ActorCriticPolicy, obs: th.Tensor, sym: Symmetry)
 @pytest.mark.parametrize("case", list(CASES))
 def test_loss_vanishes_on_an_equivariant_policy(case: str) -> None:
     sym = CASES[case][0]()
-    policy = make_policy(case, SymmetrisedActorCriticPolicy, symmetry=sym)
+    policy = make_policy(case, SymmetrizedActorCriticPolicy, symmetry=sym)
     assert symmetry_loss(policy, random_obs(CASES[case][1], 7), sym).item() < 1e-10
 
 
@@ -103,9 +104,46 @@ def test_trivial_group_and_unsupported_distributions() -> None:
         symmetry_loss(multi, th.zeros(2, 6), acrobot_symmetry())
 
 
+def test_add_to_loss_keeps_the_value_and_adds_the_gradient_once() -> None:
+    w = th.randn(5, requires_grad=True)
+    carried = add_to_loss(2 * w, (w**3).sum())
+    th.testing.assert_close(carried, 2 * w, atol=0, rtol=0)
+
+    def loss(x: th.Tensor) -> th.Tensor:
+        return (x.sin() * x).sum() + x.mean()  # uses x twice: the added loss still counts once
+
+    (got,) = th.autograd.grad(loss(carried), w)
+    (expected,) = th.autograd.grad(loss(2 * w) + (w**3).sum(), w)
+    th.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+def test_stock_train_gets_the_symmetry_loss_gradient(algo: str) -> None:
+    """One SB3 train() step: the gradient with coefficient c is the stock one plus c times the symmetry loss's."""
+    coef, sym, grads = 3.0, acrobot_symmetry(), {}
+    for c in (0.0, coef):
+        env = make_vec_env("Acrobot-v1", n_envs=2, seed=0)
+        common = dict(symmetry=sym, augment=None, symmetry_loss_coef=c, n_steps=16, max_grad_norm=1e9, seed=0, device="cpu")
+        if algo == "ppo":
+            model = SymmetricPPO("MlpPolicy", env, batch_size=32, n_epochs=1, **common)  # one minibatch: the rollout
+        else:
+            model = SymmetricA2C("MlpPolicy", env, **common)
+        params = list(model.policy.parameters())
+        captured: list[list[th.Tensor]] = []
+        model.policy.optimizer.step = lambda *_, out=captured, ps=params: out.append([p.grad.clone() for p in ps])
+        model.learn(32)
+        assert len(captured) == 1 and "evaluate_actions" not in vars(model.policy)  # the hook is removed after train
+        grads[c] = captured[0]
+    obs = th.as_tensor(model.rollout_buffer.observations.reshape(32, 6))
+    sym_grads = th.autograd.grad(symmetry_loss(model.policy, obs, sym), params, allow_unused=True)
+    for with_loss, stock, extra in zip(grads[coef], grads[0.0], sym_grads):
+        expected = stock if extra is None else stock + coef * extra
+        th.testing.assert_close(with_loss, expected, atol=1e-6, rtol=1e-5)
+
+
 @pytest.mark.parametrize("algo", ["ppo", "a2c"])
 def test_tiny_coefficient_reproduces_the_stock_algorithm(algo: str) -> None:
-    """The copied update is SB3's: with a negligible coefficient the weights match the stock algorithm's exactly."""
+    """SB3's own update runs: with a negligible coefficient the weights match the stock algorithm's exactly."""
     stock, symmetric = (PPO, SymmetricPPO) if algo == "ppo" else (A2C, SymmetricA2C)
     kwargs = dict(n_steps=32, batch_size=16, n_epochs=2, clip_range_vf=0.2) if algo == "ppo" else dict(n_steps=8)
     models = []

@@ -1,12 +1,12 @@
 """
 Symmetry-aware augmentation baselines, to compare against equivariant networks on equal terms.
 
-- Off-policy: :class:`SymmetricReplayBuffer` (``mode="random" | "all" | "store"``) for DQN, QR-DQN, SAC, TD3.
+- Off-policy: :class:`SymmetricReplayBuffer` (``augment="random" | "all" | "store"``) for DQN, QR-DQN, SAC, TD3.
 - On-policy: :class:`SymmetricRolloutBuffer`, :class:`SymmetricPPO` / :class:`SymmetricA2C` (rollout augmentation
   ``augment="random" | "all"``, symmetry loss ``symmetry_loss_coef``).
-- Policy symmetrisation: :class:`SymmetrisedActorCriticPolicy`, :class:`SymmetrisedDQNPolicy`,
-  :class:`SymmetrisedQRDQNPolicy` (and CNN variants).
-- Test-time symmetrisation of any trained discrete-action policy: :func:`symmetrised_probabilities`.
+- Policy symmetrization: :class:`SymmetrizedActorCriticPolicy`, :class:`SymmetrizedDQNPolicy`,
+  :class:`SymmetrizedQRDQNPolicy` (and CNN variants).
+- Test-time symmetrization of any trained discrete-action policy: :func:`symmetrized_probabilities`.
 - :class:`SymmetryCallback` hands the env / the collecting policy to the buffers under stock SB3 algorithms.
 
 Wherever a ``symmetry`` is taken, a registered env id (``"CartPole-v1"``) may name it; the buffers and
@@ -14,14 +14,14 @@ Wherever a ``symmetry`` is taken, a registered env id (``"CartPole-v1"``) may na
 
 Python::
 
-    DQN("MlpPolicy", env, replay_buffer_class=SymmetricReplayBuffer, replay_buffer_kwargs=dict(symmetry=sym, mode="all"))
+    DQN("MlpPolicy", env, replay_buffer_class=SymmetricReplayBuffer, replay_buffer_kwargs=dict(symmetry=sym, augment="all"))
     SymmetricPPO("MlpPolicy", env, augment="random", symmetry_loss_coef=0.0)
     PPO("MlpPolicy", env, rollout_buffer_class=SymmetricRolloutBuffer, rollout_buffer_kwargs=dict(augment="all"))
         .learn(n, callback=SymmetryCallback())
-    A2C(SymmetrisedActorCriticPolicy, env, policy_kwargs=dict(symmetry=sym))
+    A2C(SymmetrizedActorCriticPolicy, env, policy_kwargs=dict(symmetry=sym))
 
 rl_zoo3 only knows its own algorithm names and evaluates ``policy_kwargs`` / ``replay_buffer_*`` strings in its own
-namespace. A YAML file can use the symmetrised policies (``policy: sb3_equivariant.augmentation.SymmetrisedActorCriticPolicy``,
+namespace. A YAML file can use the symmetrized policies (``policy: sb3_equivariant.augmentation.SymmetrizedActorCriticPolicy``,
 ``policy_kwargs: "dict(symmetry='CartPole-v1')"``) and the callback (``callback:
 sb3_equivariant.augmentation.SymmetryCallback``); the buffer classes need a Python config (``-conf my_module``, a
 module defining ``hyperparams``) that passes the classes themselves, e.g. ``replay_buffer_class=SymmetricReplayBuffer,
@@ -32,18 +32,19 @@ callback="sb3_equivariant.augmentation.SymmetryCallback"``.
 from sb3_equivariant.augmentation.algorithms import SymmetricA2C, SymmetricPPO
 from sb3_equivariant.augmentation.buffers import AugmentationRecord, SymmetricReplayBuffer
 from sb3_equivariant.augmentation.callbacks import SymmetryCallback
+from sb3_equivariant.augmentation.common import deprecated_aliases
 from sb3_equivariant.augmentation.loss import symmetry_loss
 from sb3_equivariant.augmentation.rollout import SymmetricDictRolloutBuffer, SymmetricRolloutBuffer
-from sb3_equivariant.augmentation.symmetrised import (
-    SymmetrisedActorCriticCnnPolicy,
-    SymmetrisedActorCriticPolicy,
-    SymmetrisedDQNCnnPolicy,
-    SymmetrisedDQNPolicy,
-    SymmetrisedQNetwork,
-    SymmetrisedQRDQNPolicy,
-    SymmetrisedQuantileNetwork,
+from sb3_equivariant.augmentation.symmetrized import (
+    SymmetrizedActorCriticCnnPolicy,
+    SymmetrizedActorCriticPolicy,
+    SymmetrizedDQNCnnPolicy,
+    SymmetrizedDQNPolicy,
+    SymmetrizedQNetwork,
+    SymmetrizedQRDQNPolicy,
+    SymmetrizedQuantileNetwork,
 )
-from sb3_equivariant.augmentation.test_time import action_probabilities, symmetrised_probabilities
+from sb3_equivariant.augmentation.test_time import action_probabilities, symmetrized_probabilities
 
 __all__ = [
     "AugmentationRecord",
@@ -52,15 +53,24 @@ __all__ = [
     "SymmetricPPO",
     "SymmetricReplayBuffer",
     "SymmetricRolloutBuffer",
-    "SymmetrisedActorCriticCnnPolicy",
-    "SymmetrisedActorCriticPolicy",
-    "SymmetrisedDQNCnnPolicy",
-    "SymmetrisedDQNPolicy",
-    "SymmetrisedQNetwork",
-    "SymmetrisedQRDQNPolicy",
-    "SymmetrisedQuantileNetwork",
+    "SymmetrizedActorCriticCnnPolicy",
+    "SymmetrizedActorCriticPolicy",
+    "SymmetrizedDQNCnnPolicy",
+    "SymmetrizedDQNPolicy",
+    "SymmetrizedQNetwork",
+    "SymmetrizedQRDQNPolicy",
+    "SymmetrizedQuantileNetwork",
     "SymmetryCallback",
     "action_probabilities",
-    "symmetrised_probabilities",
+    "symmetrized_probabilities",
     "symmetry_loss",
 ]
+
+# Names before the American spelling (kept for old imports, rl_zoo3 configs and pickled models).
+__getattr__ = deprecated_aliases(
+    __name__,
+    {
+        **{name.replace("Symmetrized", "Symmetrised"): globals()[name] for name in __all__ if "Symmetrized" in name},
+        "symmetrised_probabilities": symmetrized_probabilities,
+    },
+)

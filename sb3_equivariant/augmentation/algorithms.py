@@ -3,24 +3,50 @@ PPO and A2C with symmetry baselines built in: rollout augmentation (:class:`Symm
 symmetry loss of Yu et al. 2018 (:func:`~sb3_equivariant.augmentation.loss.symmetry_loss`).
 
 These are the same algorithms with the same hyperparameters; only the data (augmentation) or one extra loss term
-(``symmetry_loss_coef``) differ, so comparisons against equivariant policies stay on equal terms.
+(``symmetry_loss_coef``) differ, so comparisons against equivariant policies stay on equal terms. SB3's own
+``train`` runs unchanged: the symmetry loss of each minibatch enters through the policy's ``evaluate_actions``, which
+``train`` calls once per minibatch (see :func:`add_to_loss`), so a change of SB3's losses reaches these baselines too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from stable_baselines3 import A2C, PPO
-from stable_baselines3.common.utils import explained_variance
-from torch.nn import functional as F
+from stable_baselines3.common.policies import ActorCriticPolicy
 
-from sb3_equivariant.augmentation.common import AUGMENT_MODES, check_mode, check_symmetry, symmetry_from_env
+from sb3_equivariant.augmentation.common import AUGMENT_MODES, check_mode
 from sb3_equivariant.augmentation.loss import symmetry_loss
-from sb3_equivariant.augmentation.rollout import SymmetricRolloutBuffer, warn_if_normalised
+from sb3_equivariant.augmentation.rollout import SymmetricRolloutBuffer
+from sb3_equivariant.envs.discovery import resolve_symmetry
 from sb3_equivariant.envs.symmetry import Symmetry
+
+
+class _AddLoss(th.autograd.Function):
+    """Identity on ``x`` whose backward also gives ``loss`` the gradient 1."""
+
+    @staticmethod
+    def forward(ctx: Any, x: th.Tensor, loss: th.Tensor) -> th.Tensor:
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        return grad, grad.new_ones(())
+
+
+def add_to_loss(x: th.Tensor, loss: th.Tensor) -> th.Tensor:
+    """
+    ``x`` unchanged, carrying ``loss``: differentiating anything computed from the result adds the gradient of
+    ``loss``, as if ``loss`` had been added to it (once per backward pass, however often ``x`` is used).
+
+    :param x: a tensor the caller's loss is computed from (e.g. the log-probabilities PPO's loss uses).
+    :param loss: a scalar loss.
+    """
+    return _AddLoss.apply(x, loss)  # type: ignore[no-any-return]
 
 
 class _SymmetricOnPolicyMixin:
@@ -51,13 +77,39 @@ class _SymmetricOnPolicyMixin:
             self._setup_model()
 
     def train(self) -> None:
+        """SB3's ``train``; with a symmetry loss, ``symmetry_loss_coef * symmetry_loss`` joins every minibatch loss."""
         if self.symmetry_loss_coef == 0:
             super().train()  # type: ignore[misc]
             return
-        self._train_with_symmetry_loss()
+        losses: list[float] = []
+        with self._symmetry_loss_in(self.policy, losses):  # type: ignore[attr-defined]
+            super().train()  # type: ignore[misc]
+        self.logger.record("train/symmetry_loss", float(np.mean(losses)))  # type: ignore[attr-defined]
 
-    def _train_with_symmetry_loss(self) -> None:
-        raise NotImplementedError
+    @contextmanager
+    def _symmetry_loss_in(self, policy: ActorCriticPolicy, losses: list[float]) -> Iterator[None]:
+        """
+        While active, ``policy.evaluate_actions`` returns log-probabilities that carry the symmetry loss of the
+        observations (:func:`add_to_loss`): SB3's policy loss is a function of them, so ``loss.backward()`` adds
+        ``symmetry_loss_coef`` times its gradient. Values and log-probabilities are unchanged.
+
+        :param policy: the policy being trained.
+        :param losses: the symmetry loss of each call is appended here (for the logger).
+        """
+        assert isinstance(self.symmetry, Symmetry)
+        symmetry, evaluate_actions = self.symmetry, policy.evaluate_actions
+
+        def with_symmetry_loss(obs: Any, actions: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:
+            values, log_prob, entropy = evaluate_actions(obs, actions)
+            sym_loss = symmetry_loss(policy, obs, symmetry)
+            losses.append(sym_loss.item())
+            return values, add_to_loss(log_prob, self.symmetry_loss_coef * sym_loss), entropy
+
+        policy.evaluate_actions = with_symmetry_loss  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            del policy.evaluate_actions
 
     def _init_symmetry(self, symmetry: Symmetry | str | None, augment: str | None, rollout_buffer_class: Any) -> None:
         if augment is not None:
@@ -71,16 +123,15 @@ class _SymmetricOnPolicyMixin:
 
     def _setup_model(self) -> None:
         algo: Any = self
-        if self.symmetry is None:
-            self.symmetry = symmetry_from_env(algo.env)
-        self.symmetry = check_symmetry(self.symmetry, algo.observation_space, algo.action_space, type(self).__name__)
+        self.symmetry = resolve_symmetry(
+            self.symmetry, algo.observation_space, algo.action_space, type(self).__name__, env=algo.env, allow_dict=False
+        )
         if self.augment is not None:
             self.rollout_buffer_class = self.rollout_buffer_class or SymmetricRolloutBuffer
             self.rollout_buffer_kwargs = {**self.rollout_buffer_kwargs, "symmetry": self.symmetry, "augment": self.augment}
         super()._setup_model()  # type: ignore[misc]
         if isinstance(algo.rollout_buffer, SymmetricRolloutBuffer):
             algo.rollout_buffer.set_policy(algo.policy)
-            warn_if_normalised(algo.env)
 
 
 class SymmetricPPO(_SymmetricOnPolicyMixin, PPO):
@@ -97,91 +148,6 @@ class SymmetricPPO(_SymmetricOnPolicyMixin, PPO):
     :param kwargs: every other PPO argument.
     """
 
-    def _train_with_symmetry_loss(self) -> None:
-        """SB3 2.9.2's ``PPO.train`` with ``symmetry_loss_coef * symmetry_loss`` added to the minibatch loss."""
-        assert isinstance(self.symmetry, Symmetry)
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
-        clip_range = self.clip_range(self._current_progress_remaining)  # type: ignore[operator]
-        if self.clip_range_vf is not None:
-            clip_range_vf = self.clip_range_vf(self._current_progress_remaining)  # type: ignore[operator]
-
-        entropy_losses, pg_losses, value_losses, clip_fractions, sym_losses = [], [], [], [], []
-        continue_training = True
-        for epoch in range(self.n_epochs):
-            approx_kl_divs = []
-            for rollout_data in self.rollout_buffer.get(self.batch_size):
-                actions = rollout_data.actions
-                if isinstance(self.action_space, spaces.Discrete):
-                    actions = rollout_data.actions.long().flatten()
-
-                values, log_prob, entropy = self.policy.evaluate_actions(rollout_data.observations, actions)
-                values = values.flatten()
-                advantages = rollout_data.advantages
-                if self.normalize_advantage and len(advantages) > 1:
-                    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-
-                ratio = th.exp(log_prob - rollout_data.old_log_prob)
-                policy_loss_1 = advantages * ratio
-                policy_loss_2 = advantages * th.clamp(ratio, 1 - clip_range, 1 + clip_range)
-                policy_loss = -th.min(policy_loss_1, policy_loss_2).mean()
-                pg_losses.append(policy_loss.item())
-                clip_fractions.append(th.mean((th.abs(ratio - 1) > clip_range).float()).item())
-
-                if self.clip_range_vf is None:
-                    values_pred = values
-                else:
-                    values_pred = rollout_data.old_values + th.clamp(
-                        values - rollout_data.old_values, -clip_range_vf, clip_range_vf
-                    )
-                value_loss = F.mse_loss(rollout_data.returns, values_pred)
-                value_losses.append(value_loss.item())
-
-                entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
-                entropy_losses.append(entropy_loss.item())
-
-                sym_loss = symmetry_loss(self.policy, rollout_data.observations, self.symmetry)
-                sym_losses.append(sym_loss.item())
-
-                loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
-                loss = loss + self.symmetry_loss_coef * sym_loss
-
-                with th.no_grad():
-                    log_ratio = log_prob - rollout_data.old_log_prob
-                    approx_kl_div = th.mean((th.exp(log_ratio) - 1) - log_ratio).cpu().numpy()
-                    approx_kl_divs.append(approx_kl_div)
-
-                if self.target_kl is not None and approx_kl_div > 1.5 * self.target_kl:
-                    continue_training = False
-                    if self.verbose >= 1:
-                        print(f"Early stopping at step {epoch} due to reaching max kl: {approx_kl_div:.2f}")
-                    break
-
-                self.policy.optimizer.zero_grad()
-                loss.backward()
-                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-                self.policy.optimizer.step()
-
-            self._n_updates += 1
-            if not continue_training:
-                break
-
-        explained_var = explained_variance(self.rollout_buffer.values.flatten(), self.rollout_buffer.returns.flatten())
-        self.logger.record("train/entropy_loss", np.mean(entropy_losses))
-        self.logger.record("train/policy_gradient_loss", np.mean(pg_losses))
-        self.logger.record("train/value_loss", np.mean(value_losses))
-        self.logger.record("train/symmetry_loss", np.mean(sym_losses))
-        self.logger.record("train/approx_kl", np.mean(approx_kl_divs))
-        self.logger.record("train/clip_fraction", np.mean(clip_fractions))
-        self.logger.record("train/loss", loss.item())
-        self.logger.record("train/explained_variance", explained_var)
-        if hasattr(self.policy, "log_std"):
-            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/clip_range", clip_range)
-        if self.clip_range_vf is not None:
-            self.logger.record("train/clip_range_vf", clip_range_vf)
-
 
 class SymmetricA2C(_SymmetricOnPolicyMixin, A2C):
     """
@@ -197,42 +163,3 @@ class SymmetricA2C(_SymmetricOnPolicyMixin, A2C):
         ``train/symmetry_loss``.
     :param kwargs: every other A2C argument.
     """
-
-    def _train_with_symmetry_loss(self) -> None:
-        """SB3 2.9.2's ``A2C.train`` with ``symmetry_loss_coef * symmetry_loss`` added to the loss."""
-        assert isinstance(self.symmetry, Symmetry)
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
-        for rollout_data in self.rollout_buffer.get(batch_size=None):
-            actions = rollout_data.actions
-            if isinstance(self.action_space, spaces.Discrete):
-                actions = actions.long().flatten()
-
-            values, log_prob, entropy = self.policy.evaluate_actions(rollout_data.observations, actions)
-            values = values.flatten()
-            advantages = rollout_data.advantages
-            if self.normalize_advantage:
-                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-
-            policy_loss = -(advantages * log_prob).mean()
-            value_loss = F.mse_loss(rollout_data.returns, values)
-            entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
-            sym_loss = symmetry_loss(self.policy, rollout_data.observations, self.symmetry)
-            loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
-            loss = loss + self.symmetry_loss_coef * sym_loss
-
-            self.policy.optimizer.zero_grad()
-            loss.backward()
-            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-            self.policy.optimizer.step()
-
-        explained_var = explained_variance(self.rollout_buffer.values.flatten(), self.rollout_buffer.returns.flatten())
-        self._n_updates += 1
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/explained_variance", explained_var)
-        self.logger.record("train/entropy_loss", entropy_loss.item())
-        self.logger.record("train/policy_loss", policy_loss.item())
-        self.logger.record("train/value_loss", value_loss.item())
-        self.logger.record("train/symmetry_loss", sym_loss.item())
-        if hasattr(self.policy, "log_std"):
-            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())

@@ -1,7 +1,7 @@
 """
 Replay buffers that augment off-policy data (DQN, QR-DQN, SAC, TD3) with an environment's symmetry.
 
-Three published ways of using a symmetry as data augmentation are offered as ``mode``:
+Three published ways of using a symmetry as data augmentation are offered as ``augment`` (formerly ``mode``):
 
 - ``"random"``: every sampled transition is transformed by one uniformly random group element (identity included);
   the batch size is unchanged (RAD / invariant-transform experience replay).
@@ -14,11 +14,12 @@ Three published ways of using a symmetry as data augmentation are offered as ``m
   ``buffer_size / |G|`` distinct transitions: the memory is the same as a plain buffer's.
 
 Observations and next observations are transformed by ``L_g``, actions by ``K_g``; rewards and dones are unchanged
-(the MDP is invariant). The transform is applied to raw observations, before any ``VecNormalize`` normalisation.
+(the MDP is invariant). The transform is applied to raw observations, before any ``VecNormalize`` normalization.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -27,8 +28,8 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
-from sb3_equivariant.augmentation.common import apply_per_element, check_mode, check_symmetry, seed_rng, symmetry_from_env
-from sb3_equivariant.envs.discovery import symmetry_of_constructing_algorithm
+from sb3_equivariant.augmentation.common import apply_per_element, check_mode, renamed_keyword, seed_rng
+from sb3_equivariant.envs.discovery import constructing_algorithm, env_of, resolve_symmetry
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 
 REPLAY_MODES = ("random", "all", "store")
@@ -51,21 +52,22 @@ class SymmetricReplayBuffer(ReplayBuffer):
 
     Use it as ``DQN(..., replay_buffer_class=SymmetricReplayBuffer, replay_buffer_kwargs=dict(symmetry=sym))``.
 
-    :param buffer_size: maximum number of stored transitions (in ``"store"`` mode transformed copies included).
+    :param buffer_size: maximum number of stored transitions (with ``augment="store"`` transformed copies included).
     :param observation_space: observation space (a Box; images in CHW layout as SB3 stores them).
     :param action_space: action space (Discrete or 1-d Box).
     :param device: PyTorch device.
     :param n_envs: number of parallel environments.
     :param optimize_memory_usage: SB3's memory-efficient variant (next observations share the observation array).
     :param handle_timeout_termination: treat time-limit truncations as non-terminal.
-    :param symmetry: the symmetry to augment with, or a registered env id (resolved here). ``None``: found later
-        from the env by :meth:`set_env` (done by :class:`~sb3_equivariant.augmentation.SymmetryCallback`);
-        ``"store"`` mode needs it here.
-    :param mode: ``"random"``, ``"all"`` or ``"store"`` (see the module docstring).
+    :param symmetry: the symmetry to augment with, or a registered env id. ``None``: the env's, found on the
+        algorithm building the buffer, or later by :meth:`set_env` (done by
+        :class:`~sb3_equivariant.augmentation.SymmetryCallback`); ``augment="store"`` needs it at construction.
+    :param augment: ``"random"``, ``"all"`` or ``"store"`` (see the module docstring; default ``"random"``).
     :param seed: seed of the buffer's own generator that draws group elements; default: drawn from numpy's global
         generator, which the algorithm's ``seed`` fixes.
-    :param keep_batch_size: ``"all"`` mode only: draw ``batch_size / |G|`` sources so that a batch keeps
+    :param keep_batch_size: ``augment="all"`` only: draw ``batch_size / |G|`` sources so that a batch keeps
         ``batch_size`` samples instead of growing to ``batch_size * |G|``.
+    :param mode: deprecated name of ``augment``.
     """
 
     def __init__(
@@ -78,25 +80,36 @@ class SymmetricReplayBuffer(ReplayBuffer):
         optimize_memory_usage: bool = False,
         handle_timeout_termination: bool = True,
         symmetry: Symmetry | str | None = None,
-        mode: str = "random",
+        augment: str | None = None,
         seed: int | None = None,
         keep_batch_size: bool = False,
+        mode: str | None = None,
     ):
-        self.mode = check_mode(mode, REPLAY_MODES, type(self).__name__)
-        if keep_batch_size and mode != "all":
-            raise ValueError(f"{type(self).__name__}: keep_batch_size only applies to mode='all', got mode={mode!r}")
+        owner = type(self).__name__
+        augment = renamed_keyword(augment, mode, "augment", "mode", owner, default="random")
+        self.augment = check_mode(augment, REPLAY_MODES, owner)
+        if keep_batch_size and augment != "all":
+            raise ValueError(f"{owner}: keep_batch_size only applies to augment='all', got augment={augment!r}")
         self.keep_batch_size = keep_batch_size
-        if symmetry is None:  # built by an SB3 algorithm: take the symmetry of its env
-            symmetry = symmetry_of_constructing_algorithm(store_in="replay_buffer_kwargs")
-        if symmetry is None and mode == "store":
-            raise SymmetryError(f"{type(self).__name__}: mode='store' needs the symmetry at construction (`symmetry=`)")
-        self.symmetry: Symmetry | None = None
-        if symmetry is not None:
-            self.symmetry = check_symmetry(symmetry, observation_space, action_space, type(self).__name__)
+        algo = constructing_algorithm(self)
+        self.symmetry: Symmetry | None = None  # without a symmetry and an env: found later by set_env
+        if symmetry is not None or env_of(algo) is not None:
+            self.symmetry = resolve_symmetry(
+                symmetry,
+                observation_space,
+                action_space,
+                owner,
+                algorithm=algo,
+                record_in="replay_buffer_kwargs",
+                allow_dict=False,
+                acts_on_normalized_obs=False,  # raw observations are transformed, then normalized
+            )
+        elif augment == "store":
+            raise SymmetryError(f"{owner}: augment='store' needs the symmetry at construction (`symmetry=`)")
         self.source_n_envs = n_envs
         # "store" keeps the copy of env e under element g in column g * n_envs + e, so each column is one consistent
         # stream of transitions (needed by optimize_memory_usage, where the next observation is the next row).
-        columns = n_envs * (len(self.symmetry) if mode == "store" and self.symmetry is not None else 1)
+        columns = n_envs * (len(self.symmetry) if augment == "store" and self.symmetry is not None else 1)
         super().__init__(
             buffer_size,
             observation_space,
@@ -109,6 +122,18 @@ class SymmetricReplayBuffer(ReplayBuffer):
         self.rng = seed_rng(seed)
         self.last_record: AugmentationRecord | None = None
 
+    @property
+    def mode(self) -> str:
+        """Deprecated name of :attr:`augment`."""
+        warnings.warn("SymmetricReplayBuffer.mode is deprecated, use .augment", DeprecationWarning, stacklevel=2)
+        return self.augment
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Buffers pickled before the rename of ``mode`` to ``augment``.
+        if "mode" in state:
+            state["augment"] = state.pop("mode")
+        self.__dict__.update(state)
+
     def set_env(self, env: Any) -> None:
         """
         Find the symmetry from ``env`` when none was given (the env itself is not kept, so the buffer pickles).
@@ -116,7 +141,15 @@ class SymmetricReplayBuffer(ReplayBuffer):
         :param env: the training environment (gymnasium env or VecEnv).
         """
         if self.symmetry is None:
-            self.symmetry = check_symmetry(symmetry_from_env(env), self.observation_space, self.action_space, type(self).__name__)
+            self.symmetry = resolve_symmetry(
+                None,
+                self.observation_space,
+                self.action_space,
+                type(self).__name__,
+                env=env,
+                allow_dict=False,
+                acts_on_normalized_obs=False,
+            )
 
     def _require_symmetry(self) -> Symmetry:
         if self.symmetry is None:
@@ -128,11 +161,11 @@ class SymmetricReplayBuffer(ReplayBuffer):
 
     def sample(self, batch_size: int, env: VecNormalize | None = None) -> ReplayBufferSamples:
         """
-        A batch of augmented transitions: ``batch_size`` samples, or ``batch_size * |G|`` in ``"all"`` mode unless
-        ``keep_batch_size``.
+        A batch of augmented transitions: ``batch_size`` samples, or ``batch_size * |G|`` for ``augment="all"``
+        unless ``keep_batch_size``.
 
         :param batch_size: number of samples (of sources for ``"all"`` without ``keep_batch_size``).
-        :param env: the VecNormalize wrapper whose statistics normalise observations and rewards, if any.
+        :param env: the VecNormalize wrapper whose statistics normalize observations and rewards, if any.
         """
         if self.keep_batch_size:
             order = len(self._require_symmetry())
@@ -150,7 +183,7 @@ class SymmetricReplayBuffer(ReplayBuffer):
         done: np.ndarray,
         infos: list[dict[str, Any]],
     ) -> None:
-        if self.mode != "store":
+        if self.augment != "store":
             super().add(obs, next_obs, action, reward, done, infos)
             return
         sym = self._require_symmetry()
@@ -173,11 +206,11 @@ class SymmetricReplayBuffer(ReplayBuffer):
         # Same index draw as SB3's ReplayBuffer, so only the group elements come from the buffer's own generator.
         env_indices = np.random.randint(0, high=self.n_envs, size=(len(batch_inds),))
         obs, actions, next_obs, dones, rewards = self._stored(batch_inds, env_indices)
-        if self.mode == "store":
+        if self.augment == "store":
             elements = env_indices // self.source_n_envs
             self.last_record = AugmentationRecord(batch_inds, env_indices % self.source_n_envs, elements)
         else:
-            if self.mode == "random":
+            if self.augment == "random":
                 elements = self.rng.integers(0, len(sym), size=len(batch_inds))
             else:
                 elements = np.repeat(np.arange(len(sym)), len(batch_inds))

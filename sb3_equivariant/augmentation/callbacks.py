@@ -5,7 +5,7 @@ from __future__ import annotations
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_equivariant.augmentation.buffers import SymmetricReplayBuffer
-from sb3_equivariant.augmentation.rollout import SymmetricRolloutBuffer, warn_if_normalised
+from sb3_equivariant.augmentation.rollout import SymmetricRolloutBuffer
 
 
 class SymmetryCallback(BaseCallback):
@@ -29,7 +29,6 @@ class SymmetryCallback(BaseCallback):
         if isinstance(rollout, SymmetricRolloutBuffer):
             rollout.set_env(env)
             rollout.set_policy(self.model.policy)  # type: ignore[arg-type]
-            warn_if_normalised(env)
 
     def _on_step(self) -> bool:
         return True

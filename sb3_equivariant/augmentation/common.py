@@ -1,68 +1,60 @@
-"""Helpers shared by the augmentation baselines: finding an env's symmetry and applying one element per sample."""
+"""Helpers shared by the augmentation baselines: modes, their generator, one element per sample, renamed names."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
-
-from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 
 ArrayT = TypeVar("ArrayT", np.ndarray, th.Tensor)
 
 AUGMENT_MODES = ("random", "all")
 
 
-def symmetry_from_env(env: Any) -> Symmetry:
-    """
-    The symmetry registered for ``env`` (a gymnasium env or an SB3 VecEnv), via ``sb3_equivariant.envs.get_symmetry``.
-
-    :param env: the environment.
-    :return: its symmetry.
-    """
-    if env is None:
-        raise SymmetryError("no symmetry given and no environment to find it from: pass `symmetry=` or an env")
-    # Imported lazily: the registry and wrappers are a separate concern from augmentation.
-    from sb3_equivariant.envs import get_symmetry
-
-    symmetry = get_symmetry(env, required=True)
-    assert symmetry is not None
-    return symmetry
-
-
-def check_symmetry(
-    symmetry: Any, observation_space: spaces.Space, action_space: spaces.Space, owner: str, allow_dict: bool = False
-) -> Symmetry:
-    """
-    Check that ``symmetry`` fits the spaces; return it. A string is an env id looked up in the symmetry registry
-    (``sb3_equivariant.envs.symmetry_for``), which lets rl_zoo3's string ``*_kwargs`` name a symmetry.
-
-    :param symmetry: a :class:`Symmetry` or a registered env id.
-    :param observation_space: observation space it must act on.
-    :param action_space: action space it must act on.
-    :param owner: the class asking, for the error message.
-    :param allow_dict: whether the owner handles ``Dict`` observation spaces.
-    """
-    if isinstance(symmetry, str):
-        from sb3_equivariant.envs import symmetry_for
-
-        symmetry = symmetry_for(symmetry)
-    if not isinstance(symmetry, Symmetry):
-        raise SymmetryError(
-            f"{owner}: `symmetry` must be a sb3_equivariant Symmetry or a registered env id, got {type(symmetry).__name__}"
-        )
-    if isinstance(observation_space, spaces.Dict) and not allow_dict:
-        raise SymmetryError(f"{owner}: Dict observation spaces are not supported")
-    return symmetry.check_spaces(observation_space, action_space)
-
-
 def check_mode(mode: str, allowed: tuple[str, ...], owner: str) -> str:
+    """Return ``mode`` if it is one of ``allowed``, else raise a ``ValueError`` listing them."""
     if mode not in allowed:
         raise ValueError(f"{owner}: unknown augmentation mode {mode!r}; expected one of {allowed}")
     return mode
+
+
+def renamed_keyword(new: Any, old: Any, new_name: str, old_name: str, owner: str, default: Any) -> Any:
+    """
+    The value of a keyword renamed from ``old_name`` to ``new_name``: the old one still works, with a
+    ``DeprecationWarning``; giving both is an error.
+
+    :param new: the value passed as ``new_name`` (``None`` if not passed).
+    :param old: the value passed as ``old_name`` (``None`` if not passed).
+    :param default: the value when neither was passed.
+    """
+    if old is None:
+        return default if new is None else new
+    if new is not None:
+        raise TypeError(f"{owner}: pass {new_name}= only ({old_name}= is its deprecated name)")
+    warnings.warn(f"{owner}: {old_name}= is deprecated, use {new_name}= instead", DeprecationWarning, stacklevel=3)
+    return old
+
+
+def deprecated_aliases(module: str, aliases: dict[str, Any]) -> Callable[[str], Any]:
+    """
+    A module ``__getattr__`` (PEP 562) serving renamed objects under their old names with a ``DeprecationWarning``:
+    old imports, and models pickled with the old class paths, keep working.
+
+    :param module: the module's ``__name__``.
+    :param aliases: old name -> the object under its new name.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in aliases:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        new = aliases[name]
+        warnings.warn(f"{module}.{name} is deprecated, use {new.__name__}", DeprecationWarning, stacklevel=2)
+        return new
+
+    return __getattr__
 
 
 def seed_rng(seed: int | None) -> np.random.Generator:

@@ -25,7 +25,6 @@ only samples the old policy gave probability < 2e-9 are affected; gradient clipp
 
 from __future__ import annotations
 
-import warnings
 import weakref
 from collections.abc import Generator
 from typing import Any
@@ -37,37 +36,13 @@ from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import RolloutBufferSamples
 from stable_baselines3.common.utils import obs_as_tensor
-from stable_baselines3.common.vec_env import unwrap_vec_normalize
 
 from sb3_equivariant.augmentation.buffers import AugmentationRecord
-from sb3_equivariant.augmentation.common import (
-    AUGMENT_MODES,
-    apply_per_element,
-    check_mode,
-    check_symmetry,
-    seed_rng,
-    symmetry_from_env,
-)
-from sb3_equivariant.envs.discovery import constructing_algorithm, symmetry_of_constructing_algorithm
+from sb3_equivariant.augmentation.common import AUGMENT_MODES, apply_per_element, check_mode, seed_rng
+from sb3_equivariant.envs.discovery import constructing_algorithm, env_of, resolve_symmetry
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 
 _FLAT_FIELDS = ("observations", "actions", "values", "log_probs", "advantages", "returns")
-
-
-def warn_if_normalised(env: Any) -> None:
-    """
-    Warn when ``env`` normalises observations with ``VecNormalize``: rollout buffers store *normalised* observations,
-    and ``L_g`` applied to them equals the normalised ``L_g s`` only if the running statistics are symmetric.
-
-    :param env: the training env (or ``None``).
-    """
-    normalize = unwrap_vec_normalize(env) if env is not None else None
-    if normalize is not None and normalize.norm_obs:
-        warnings.warn(
-            "VecNormalize(norm_obs=True) normalises each observation dimension with its own running mean: transformed "
-            "rollout observations are exact only if those statistics are symmetric (use norm_obs=False)",
-            stacklevel=2,
-        )
 
 
 class SymmetricRolloutBuffer(RolloutBuffer):
@@ -113,16 +88,17 @@ class SymmetricRolloutBuffer(RolloutBuffer):
         seed: int | None = None,
         min_log_prob: float = -20.0,
     ):
-        self.augment = check_mode(augment, AUGMENT_MODES, type(self).__name__)
+        owner = type(self).__name__
+        self.augment = check_mode(augment, AUGMENT_MODES, owner)
         self.min_log_prob = min_log_prob
-        if symmetry is None:  # built by an SB3 algorithm: take the symmetry of its env
-            symmetry = symmetry_of_constructing_algorithm(store_in="rollout_buffer_kwargs")
-        self.symmetry: Symmetry | None = None
-        if symmetry is not None:
-            self.symmetry = check_symmetry(symmetry, observation_space, action_space, type(self).__name__, allow_dict=True)
+        algo = constructing_algorithm(self)
+        self.symmetry: Symmetry | None = None  # without a symmetry and an env: found later by set_env
+        if symmetry is not None or env_of(algo) is not None:
+            self.symmetry = resolve_symmetry(
+                symmetry, observation_space, action_space, owner, algorithm=algo, record_in="rollout_buffer_kwargs"
+            )
         self.policy: ActorCriticPolicy | None = None
         # SB3 builds the rollout buffer just before the policy: keep the algorithm to take its policy when needed.
-        algo = constructing_algorithm()
         self._algorithm = weakref.ref(algo) if algo is not None else None
         self.rng = seed_rng(seed)
         self.last_record: AugmentationRecord | None = None
@@ -141,9 +117,7 @@ class SymmetricRolloutBuffer(RolloutBuffer):
     def set_env(self, env: Any) -> None:
         """:param env: the training env, used to find the symmetry if none was given."""
         if self.symmetry is None:
-            self.symmetry = check_symmetry(
-                symmetry_from_env(env), self.observation_space, self.action_space, type(self).__name__, allow_dict=True
-            )
+            self.symmetry = resolve_symmetry(None, self.observation_space, self.action_space, type(self).__name__, env=env)
 
     @property
     def expansion(self) -> int:

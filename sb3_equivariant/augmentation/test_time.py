@@ -1,8 +1,8 @@
-"""Test-time symmetrisation of a trained policy: average its back-transformed action probabilities over a group.
+"""Test-time symmetrization of a trained policy: average its back-transformed action probabilities over a group.
 
 For any trained SB3 policy with discrete actions (``Discrete``, or ``MultiDiscrete`` with one factor per agent), each
 agent acts with ``π̄_i(a | s) = 1/|G| Σ_g π_{σ_g(i)}(K_g a | L_g s)``, where ``σ_g`` is where ``g`` moves agent ``i``
-(identity without an agent permutation) and ``K_g`` permutes actions. Every agent's symmetrised policy is then exactly
+(identity without an agent permutation) and ``K_g`` permutes actions. Every agent's symmetrized policy is then exactly
 equivariant, whatever the weights: the second remedy of Hu et al. (2020, "Other-Play") to arbitrary symmetry
 breaking, applied after training instead of during it.
 """
@@ -16,6 +16,8 @@ import torch as th
 from stable_baselines3.common.distributions import CategoricalDistribution, MultiCategoricalDistribution
 from stable_baselines3.common.policies import BasePolicy
 
+from sb3_equivariant.augmentation.common import deprecated_aliases
+from sb3_equivariant.envs.discovery import resolve_symmetry
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 
 
@@ -36,21 +38,23 @@ def action_probabilities(policy: BasePolicy, obs: Any) -> th.Tensor:
     if isinstance(dist, MultiCategoricalDistribution):
         probs = [d.probs for d in dist.distribution]
         if len({p.shape[-1] for p in probs}) != 1:
-            raise SymmetryError("every agent needs the same number of actions to symmetrise a MultiDiscrete policy")
+            raise SymmetryError("every agent needs the same number of actions to symmetrize a MultiDiscrete policy")
         return th.stack(probs, dim=1)
-    raise SymmetryError(f"test-time symmetrisation needs discrete actions, the policy's distribution is {type(dist).__name__}")
+    raise SymmetryError(f"test-time symmetrization needs discrete actions, the policy's distribution is {type(dist).__name__}")
 
 
-def symmetrised_probabilities(policy: BasePolicy, obs: Any, symmetry: Symmetry) -> th.Tensor:
+def symmetrized_probabilities(policy: BasePolicy, obs: Any, symmetry: Symmetry | str) -> th.Tensor:
     """
-    Each agent's test-time symmetrised action probabilities ``π̄_i(a | s)``, ``(batch, n_agents, n_actions)``.
+    Each agent's test-time symmetrized action probabilities ``π̄_i(a | s)``, ``(batch, n_agents, n_actions)``.
 
     :param policy: a trained SB3 policy with ``Discrete`` or ``MultiDiscrete`` actions (e.g. ``model.policy``).
     :param obs: a batch of observations (numpy as from a VecEnv, or tensors).
-    :param symmetry: the group acting on the observations and the actions (a discrete-action symmetry).
+    :param symmetry: the group acting on the observations and the actions (a discrete-action symmetry), or a
+        registered env id; checked against the policy's spaces.
     """
+    symmetry = resolve_symmetry(symmetry, policy.observation_space, policy.action_space, "symmetrized_probabilities")
     if not symmetry.discrete:
-        raise SymmetryError(f"{symmetry.name}: test-time symmetrisation needs a discrete action symmetry")
+        raise SymmetryError(f"{symmetry.name}: test-time symmetrization needs a discrete action symmetry")
     obs_tensor = _as_tensor(policy, obs)
     total: th.Tensor | None = None
     for g in symmetry.group.elements:
@@ -64,4 +68,6 @@ def symmetrised_probabilities(policy: BasePolicy, obs: Any, symmetry: Symmetry) 
     return total / len(symmetry)
 
 
-__all__ = ["action_probabilities", "symmetrised_probabilities"]
+__all__ = ["action_probabilities", "symmetrized_probabilities"]
+
+__getattr__ = deprecated_aliases(__name__, {"symmetrised_probabilities": symmetrized_probabilities})

@@ -26,10 +26,11 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
+from sb3_equivariant.envs.discovery import constructing_algorithm, resolve_symmetry
 from sb3_equivariant.envs.structured import AgentAction, DictAction
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import EquivariantConv2d, EquivariantLinear, GlobalPool2d
-from sb3_equivariant.policies.common import DEFAULT_SIZING, default_width, init_module, resolve_symmetry
+from sb3_equivariant.policies.common import DEFAULT_SIZING, default_width, init_module
 from sb3_equivariant.representation import ImageAction, Representation, copies, direct_sum, regular, trivial
 
 VIEW_KEY, POSITION_KEY = "view", "position"
@@ -381,7 +382,14 @@ class EquivariantMessagePassingPolicy(MessagePassingPolicy):
         super().__init__(observation_space, action_space, lr_schedule, symmetry=symmetry, **kwargs)
 
     def _symmetry(self, observation_space: spaces.Space, action_space: spaces.Space, kwargs: dict[str, Any]) -> Symmetry | None:
-        self.symmetry = resolve_symmetry(kwargs.pop("symmetry", None), observation_space, action_space, self.basis)
+        self.symmetry = resolve_symmetry(
+            kwargs.pop("symmetry", None),
+            observation_space,
+            action_space,
+            type(self).__name__,
+            algorithm=constructing_algorithm(self),
+            record_in="policy_kwargs",
+        )
         _symmetry_parts(self.symmetry)
         if not self.symmetry.discrete:
             raise SymmetryError(

@@ -6,78 +6,39 @@ from typing import Any
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 from stable_baselines3.common.distributions import DiagGaussianDistribution, Distribution
 from stable_baselines3.common.policies import ActorCriticPolicy
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import EquivariantLinear
+from sb3_equivariant.policies.base import EquivariantPolicyMixin
 from sb3_equivariant.policies.common import (
-    DEFAULT_SIZING,
     EquivariantMlpExtractor,
     ObsPreprocessor,
     action_output_rep,
     action_std_orbits,
-    check_sizing,
     export_module,
-    extractor_kwargs,
     features_field,
     init_module,
     parse_net_arch,
-    resolve_symmetry,
     value_head,
 )
 from sb3_equivariant.policies.extractors import EquivariantCnnExtractor
-from sb3_equivariant.policies.pairing import check_pairing
 
 
-class _EquivariantActorCriticMixin:
-    """The equivariant build shared by SB3's ActorCriticPolicy and sb3-contrib's MaskableActorCriticPolicy."""
+class _EquivariantActorCriticMixin(EquivariantPolicyMixin):
+    """The equivariant build shared by SB3's ActorCriticPolicy and sb3-contrib's Maskable / Recurrent ones."""
 
-    symmetry: Symmetry
-    basis: str
-    sizing: str | None
     _equivariant_net_arch: dict[str, list[int]]
     activation_fn: type[nn.Module]
     log_std: nn.Parameter
     log_std_orbit: th.Tensor
 
-    def _prepare(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        symmetry: Symmetry | str | None,
-        basis: str,
-        net_arch: list[int] | dict[str, list[int]] | None,
-        features_extractor_class: type[BaseFeaturesExtractor],
-        features_extractor_kwargs: dict[str, Any] | None,
-        use_sde: bool = False,
-        sizing: str | None = None,
-    ) -> dict[str, Any]:
-        """Resolve the symmetry before SB3 builds anything; return the kwargs to pass on to SB3's ``__init__``."""
-        check_pairing(type(self))  # type: ignore[arg-type]
-        if use_sde:
-            raise ValueError(
-                "gSDE (use_sde=True) is not supported by equivariant policies: its state-dependent noise matrix is not "
-                "constrained by the symmetry. Use the default diagonal Gaussian."
-            )
-        if not isinstance(action_space, (spaces.Discrete, spaces.MultiDiscrete, spaces.Box)):
-            raise SymmetryError(f"equivariant policies support Discrete, MultiDiscrete and 1-d Box actions, got {action_space}")
-        self.symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
-        self.basis = basis
-        self.sizing = None if sizing is None else check_sizing(sizing)
-        self._equivariant_net_arch = parse_net_arch(net_arch, len(self.symmetry), sizing or DEFAULT_SIZING)
-        return dict(
-            net_arch=self._equivariant_net_arch,
-            features_extractor_class=features_extractor_class,
-            features_extractor_kwargs=extractor_kwargs(
-                features_extractor_class, features_extractor_kwargs, self.symmetry, basis, sizing
-            ),
-        )
+    def _net_arch(self, net_arch: list[int] | dict[str, list[int]]) -> dict[str, list[int]]:
+        self._equivariant_net_arch = parse_net_arch(net_arch, len(self.symmetry))
+        return self._equivariant_net_arch
 
     def _build_mlp_extractor(self) -> None:
         rep, channels = features_field(self.features_extractor, self.symmetry, self.observation_space)  # type: ignore[attr-defined]
@@ -130,10 +91,8 @@ class _EquivariantActorCriticMixin:
             return self.action_dist.proba_distribution(self.action_net(latent_pi), self.action_log_std())  # type: ignore[attr-defined]
         return super()._get_action_dist_from_latent(latent_pi)  # type: ignore[misc]
 
-    def _equivariant_constructor_parameters(self, data: dict[str, Any]) -> dict[str, Any]:
-        data.update(symmetry=self.symmetry, basis=self.basis, sizing=self.sizing)
-        data["net_arch"] = self._equivariant_net_arch
-        return data
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "net_arch": self._equivariant_net_arch}
 
     def export(self) -> nn.Module:
         """A plain torch module (dense weights) computing ``(action logits or Gaussian mean, value)`` from raw obs."""
@@ -146,53 +105,11 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
     Gaussian mean (Box) transform with the action representation, the value is invariant. Works with PPO, A2C and
     sb3-contrib's TRPO.
 
-    Extra keyword arguments (the others are ``ActorCriticPolicy``'s and are passed on):
-
-    :param symmetry: the env's :class:`Symmetry` or a registered env id (``"CartPole-v1"``); default: found on the env
-        the algorithm is given (made with ``make_symmetric_env`` & co.).
-    :param basis: ``"equivariant"`` (default), or the paper's ablations ``"nullspace"`` / ``"random"``.
-    :param net_arch: hidden widths in channels of the regular representation (``|G|`` units each); default: SB3's
-        ``[64, 64]`` read by ``sizing``.
-    :param sizing: how default widths are chosen when not given: ``"channels"`` (SB3's widths counted in regular
-        channels), ``"parameters"`` (divided by ``√|G|``: about SB3's parameter count, for parameter-matched
-        comparisons) or ``"units"`` (divided by ``|G|``: SB3's number of units).
-        Default: ``"parameters"`` (see docs/results.md, "Default widths").
-    :param activation_fn: activation of the hidden layers; default ``nn.ReLU``, where SB3 uses ``nn.Tanh``: when the
-        symmetry negates the whole observation (CartPole), an odd activation such as tanh makes every invariant
-        output, the value, constant at initialization with zero gradient on its weights (see
-        :func:`~sb3_equivariant.policies.common.equivariant_mlp`).
+    Extra keyword arguments ``symmetry``, ``basis`` and ``sizing``: see
+    :class:`~sb3_equivariant.policies.base.EquivariantPolicyMixin`; the others are ``ActorCriticPolicy``'s, with
+    ``net_arch`` in channels of the regular representation (default: SB3's ``[64, 64]`` read by ``sizing``) and
+    ``activation_fn`` defaulting to ``nn.ReLU`` instead of SB3's ``nn.Tanh`` (see the mixin).
     """
-
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        lr_schedule: Schedule,
-        net_arch: list[int] | dict[str, list[int]] | None = None,
-        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
-        features_extractor_kwargs: dict[str, Any] | None = None,
-        use_sde: bool = False,
-        symmetry: Symmetry | str | None = None,
-        basis: str = "equivariant",
-        sizing: str | None = None,
-        activation_fn: type[nn.Module] = nn.ReLU,
-        **kwargs: Any,
-    ):
-        kwargs |= self._prepare(
-            observation_space,
-            action_space,
-            symmetry,
-            basis,
-            net_arch,
-            features_extractor_class,
-            features_extractor_kwargs,
-            use_sde,
-            sizing,
-        )
-        super().__init__(observation_space, action_space, lr_schedule, use_sde=use_sde, activation_fn=activation_fn, **kwargs)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return self._equivariant_constructor_parameters(super()._get_constructor_parameters())
 
 
 EquivariantMlpPolicy = EquivariantActorCriticPolicy
@@ -205,23 +122,7 @@ class EquivariantCnnPolicy(EquivariantActorCriticPolicy):
     the convolutions (e.g. the paper's GridWorld net: channels (8, 16), kernels (7, 5), strides (2, 1), max pooling).
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        lr_schedule: Schedule,
-        net_arch: list[int] | dict[str, list[int]] | None = None,
-        features_extractor_class: type[BaseFeaturesExtractor] = EquivariantCnnExtractor,
-        **kwargs: Any,
-    ):
-        super().__init__(
-            observation_space,
-            action_space,
-            lr_schedule,
-            net_arch=[] if net_arch is None else net_arch,
-            features_extractor_class=features_extractor_class,
-            **kwargs,
-        )
+    default_features_extractor_class = EquivariantCnnExtractor
 
 
 class MaskableEquivariantActorCriticPolicy(_EquivariantActorCriticMixin, MaskableActorCriticPolicy):  # type: ignore[misc]
@@ -231,56 +132,11 @@ class MaskableEquivariantActorCriticPolicy(_EquivariantActorCriticMixin, Maskabl
     :class:`EquivariantActorCriticPolicy`.
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        lr_schedule: Schedule,
-        net_arch: list[int] | dict[str, list[int]] | None = None,
-        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
-        features_extractor_kwargs: dict[str, Any] | None = None,
-        symmetry: Symmetry | str | None = None,
-        basis: str = "equivariant",
-        sizing: str | None = None,
-        activation_fn: type[nn.Module] = nn.ReLU,
-        **kwargs: Any,
-    ):
-        kwargs |= self._prepare(
-            observation_space,
-            action_space,
-            symmetry,
-            basis,
-            net_arch,
-            features_extractor_class,
-            features_extractor_kwargs,
-            sizing=sizing,
-        )
-        super().__init__(observation_space, action_space, lr_schedule, activation_fn=activation_fn, **kwargs)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return self._equivariant_constructor_parameters(super()._get_constructor_parameters())
-
 
 class MaskableEquivariantCnnPolicy(MaskableEquivariantActorCriticPolicy):
     """:class:`MaskableEquivariantActorCriticPolicy` with :class:`EquivariantCnnExtractor`."""
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        lr_schedule: Schedule,
-        net_arch: list[int] | dict[str, list[int]] | None = None,
-        features_extractor_class: type[BaseFeaturesExtractor] = EquivariantCnnExtractor,
-        **kwargs: Any,
-    ):
-        super().__init__(
-            observation_space,
-            action_space,
-            lr_schedule,
-            net_arch=[] if net_arch is None else net_arch,
-            features_extractor_class=features_extractor_class,
-            **kwargs,
-        )
+    default_features_extractor_class = EquivariantCnnExtractor
 
 
 class ExportedActorCritic(nn.Module):

@@ -1,4 +1,4 @@
-"""Pieces shared by every equivariant policy: finding the symmetry, the equivariant MLP, init, export, sizes."""
+"""Pieces shared by every equivariant policy: the equivariant MLP, heads, init, export, sizes."""
 
 from __future__ import annotations
 
@@ -14,19 +14,9 @@ from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from torch import nn
 
-from sb3_equivariant.envs.discovery import constructing_algorithm, symmetry_of_constructing_algorithm
-from sb3_equivariant.envs.registry import symmetry_for
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import BasisLayer, EquivariantLinear
 from sb3_equivariant.representation import ImageAction, Representation, regular, tensor_product, trivial
-from sb3_equivariant.symmetrizer import BASIS_KINDS
-
-NO_SYMMETRY_HELP = (
-    "no symmetry found for this policy: make the env with sb3_equivariant.make_symmetric_env(env_id) "
-    "(or make_symmetric_vec_env / make_symmetric_atari_env, or wrap your own env in SymmetricEnv(env, symmetry)), "
-    "or pass policy_kwargs=dict(symmetry=Symmetry(...))"
-)
-
 
 #: How default widths are read when ``net_arch`` / ``channels`` are not given (see :func:`default_width`).
 SIZINGS = ("channels", "parameters", "units")
@@ -34,32 +24,6 @@ SIZINGS = ("channels", "parameters", "units")
 #: SB3's parameter count. On CartPole, SB3's widths counted in channels learned no faster (median steps to 475:
 #: 15.4k vs 11.3k, 9 seeds), and on Pong frames channel-matched convolutions cost 2.4x NatureCNN's time per step.
 DEFAULT_SIZING = "parameters"
-
-
-def resolve_symmetry(
-    symmetry: Symmetry | str | None, observation_space: spaces.Space, action_space: spaces.Space, basis: str
-) -> Symmetry:
-    """
-    The symmetry a policy is built for: the one passed in ``policy_kwargs`` (a :class:`Symmetry`, or the id of an env
-    in the registry, e.g. ``"Pendulum-v1"``), else the one of the env of the algorithm that is constructing the policy
-    (``PPO(EquivariantMlpPolicy, env)``), which is then stored in the algorithm's ``policy_kwargs`` so that
-    ``save`` / ``load`` need no env. Checked against the spaces.
-    """
-    if basis not in BASIS_KINDS:
-        raise ValueError(f"unknown basis {basis!r}; choose one of {BASIS_KINDS}")
-    if isinstance(symmetry, str):
-        symmetry = symmetry_for(symmetry)
-    if symmetry is None:
-        symmetry = symmetry_of_constructing_algorithm(store_in="policy_kwargs")
-        algo = constructing_algorithm()
-        if symmetry is not None and algo is not None:
-            warn_if_normalized(algo.env, symmetry)
-    if symmetry is None:
-        raise SymmetryError(NO_SYMMETRY_HELP)
-    if not isinstance(symmetry, Symmetry):
-        raise SymmetryError(f"symmetry must be a sb3_equivariant.Symmetry or a registered env id, got {type(symmetry).__name__}")
-    symmetry = _to_channel_first(symmetry, observation_space)
-    return symmetry.check_spaces(observation_space, action_space)
 
 
 def extractor_kwargs(
@@ -83,37 +47,6 @@ def extractor_kwargs(
     if isinstance(features_extractor_class, type) and issubclass(features_extractor_class, EquivariantCnnExtractor):
         kwargs.setdefault("sizing", sizing or DEFAULT_SIZING)
     return kwargs
-
-
-def _to_channel_first(symmetry: Symmetry, observation_space: spaces.Space) -> Symmetry:
-    """SB3 transposes HWC image envs to CHW (VecTransposeImage); follow it for a symmetry declared on raw frames."""
-    action = symmetry.obs_action
-    if isinstance(action, ImageAction) and action.layout == "HWC" and isinstance(observation_space, spaces.Box):
-        shape = observation_space.shape
-        if len(shape) == 3 and shape[0] == action.channels and shape[-1] != action.channels:
-            return Symmetry(
-                action.with_layout("CHW"), symmetry.action_rep, symmetry.exact, symmetry.name, symmetry.notes, symmetry.discrete
-            )
-    return symmetry
-
-
-def warn_if_normalized(env: Any, symmetry: Symmetry) -> None:
-    """VecNormalize's per-dimension running statistics break sign flips and permutations of observations."""
-    from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
-
-    from sb3_equivariant.envs.normalize import SymmetricVecNormalize
-
-    while isinstance(env, VecEnvWrapper):
-        symmetric = isinstance(env, SymmetricVecNormalize)
-        if isinstance(env, VecNormalize) and env.norm_obs and not symmetric and not symmetry.is_image:
-            warnings.warn(
-                f"VecNormalize(norm_obs=True) normalises each observation dimension with its own running mean and "
-                f"std, which is not invariant under {symmetry.name}: the policy is equivariant in the normalised "
-                "space only if those statistics respect the symmetry. Use sb3_equivariant.SymmetricVecNormalize instead.",
-                UserWarning,
-                stacklevel=3,
-            )
-        env = env.venv
 
 
 def features_field(

@@ -12,26 +12,15 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
-from sb3_equivariant.policies.common import (
-    DEFAULT_SIZING,
-    ObsPreprocessor,
-    check_sizing,
-    default_width,
-    equivariant_mlp,
-    export_module,
-    extractor_kwargs,
-    features_field,
-    resolve_symmetry,
-    value_head,
-)
-from sb3_equivariant.policies.pairing import check_pairing
+from sb3_equivariant.policies.base import EquivariantPolicyMixin
+from sb3_equivariant.policies.common import ObsPreprocessor, equivariant_mlp, export_module, features_field, value_head
 from sb3_equivariant.representation import Representation, copies, direct_sum
 
 
 def check_action_bounds(symmetry: Symmetry, action_space: spaces.Box) -> None:
     """
     SB3 squashes actions into ``[-1, 1]`` and rescales them to ``[low, high]``; that commutes with the action's signed
-    permutation only if the box is mapped onto itself: its centre is fixed and its half-widths are permuted.
+    permutation only if the box is mapped onto itself: its center is fixed and its half-widths are permuted.
     """
     if not symmetry.action_rep.is_monomial:
         raise SymmetryError(
@@ -39,11 +28,11 @@ def check_action_bounds(symmetry: Symmetry, action_space: spaces.Box) -> None:
             "permutations of the action dimensions; this action representation is not one"
         )
     low, high = action_space.low.astype(np.float64), action_space.high.astype(np.float64)
-    centre, half = (high + low) / 2, (high - low) / 2
+    center, half = (high + low) / 2, (high - low) / 2
     for g in symmetry.group.elements:
-        moved = symmetry.action_rep.apply(centre, g)
+        moved = symmetry.action_rep.apply(center, g)
         spread = np.abs(symmetry.action_rep.apply(half, g))
-        if not (np.allclose(moved, centre) and np.allclose(spread, half)):
+        if not (np.allclose(moved, center) and np.allclose(spread, half)):
             raise SymmetryError(
                 f"{symmetry.name}: element {g} does not map the action box [{action_space.low}, {action_space.high}] onto "
                 "itself, so SB3's rescaling of squashed actions would break the symmetry; use a symmetric box"
@@ -117,50 +106,17 @@ class EquivariantContinuousCritic(ContinuousCritic):
             self.q_networks[idx] = q_net
 
 
-class EquivariantContinuousMixin:
-    """Resolve the symmetry before SB3 builds the actor and critics, build them equivariant, and save the symmetry."""
+class EquivariantContinuousMixin(EquivariantPolicyMixin):
+    """The SAC / TD3 families: a symmetric action box; build the actor and critics equivariant."""
 
-    symmetry: Symmetry
-    basis: str
-    sizing: str | None
+    action_spaces = (spaces.Box,)
     actor_kwargs: dict[str, Any]
     critic_kwargs: dict[str, Any]
 
-    def _prepare(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        symmetry: Symmetry | str | None,
-        basis: str,
-        net_arch: list[int] | dict[str, list[int]] | None,
-        features_extractor_class: type[BaseFeaturesExtractor],
-        features_extractor_kwargs: dict[str, Any] | None,
-        use_sde: bool,
-        default_arch: list[int],
-        sizing: str | None = None,
-    ) -> dict[str, Any]:
-        """Return the kwargs to pass on to SB3's ``__init__``; ``default_arch`` is SB3's default ``net_arch`` in units."""
-        check_pairing(type(self))  # type: ignore[arg-type]
-        if use_sde:
-            raise ValueError(
-                "gSDE (use_sde=True) is not supported by equivariant policies: its state-dependent noise matrix is not "
-                "constrained by the symmetry. Use the default (squashed) Gaussian."
-            )
-        if not isinstance(action_space, spaces.Box):
-            raise SymmetryError(f"{type(self).__name__} needs a Box action space, got {action_space}")
-        self.symmetry = resolve_symmetry(symmetry, observation_space, action_space, basis)
+    def _finish_kwargs(self, action_space: spaces.Space, kwargs: dict[str, Any]) -> dict[str, Any]:
+        assert isinstance(action_space, spaces.Box)
         check_action_bounds(self.symmetry, action_space)
-        self.basis = basis
-        self.sizing = None if sizing is None else check_sizing(sizing)
-        if net_arch is None:
-            net_arch = [default_width(width, len(self.symmetry), sizing or DEFAULT_SIZING) for width in default_arch]
-        return dict(
-            net_arch=net_arch,
-            features_extractor_class=features_extractor_class,
-            features_extractor_kwargs=extractor_kwargs(
-                features_extractor_class, features_extractor_kwargs, self.symmetry, basis, sizing
-            ),
-        )
+        return super()._finish_kwargs(action_space, kwargs)
 
     def _equivariant_kwargs(self, kwargs: dict[str, Any], features_extractor: BaseFeaturesExtractor | None) -> dict[str, Any]:
         kwargs = self._update_features_extractor(kwargs, features_extractor)  # type: ignore[attr-defined]
@@ -169,9 +125,6 @@ class EquivariantContinuousMixin:
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> ContinuousCritic:
         critic = EquivariantContinuousCritic(**self._equivariant_kwargs(self.critic_kwargs, features_extractor))
         return critic.to(self.device)  # type: ignore[attr-defined]
-
-    def _equivariant_constructor_parameters(self, data: dict[str, Any]) -> dict[str, Any]:
-        return {**data, "symmetry": self.symmetry, "basis": self.basis, "sizing": self.sizing}
 
     def export(self) -> nn.Module:
         """A plain torch module (dense weights) computing the deterministic action, in the env's bounds, from raw obs."""

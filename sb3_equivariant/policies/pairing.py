@@ -11,8 +11,6 @@ from stable_baselines3.dqn.policies import DQNPolicy
 from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import TD3Policy
 
-from sb3_equivariant.envs.discovery import constructing_algorithm
-
 # SB3's policy families, most specific first (the recurrent and maskable ones are actor-critics too): what they
 # are, the algorithms that build them, and the equivariant policies that belong to them.
 POLICY_FAMILIES: list[tuple[type[BasePolicy], str, str, str]] = [
@@ -60,17 +58,16 @@ def algorithm_family(algorithm: type[BaseAlgorithm]) -> type[BasePolicy] | None:
     return families.pop() if len(families) == 1 else None
 
 
-def check_pairing(policy_class: type[BasePolicy], algorithm: BaseAlgorithm | None = None) -> None:
+def check_pairing(policy_class: type[BasePolicy], algorithm: BaseAlgorithm | None) -> None:
     """
     Raise a ``TypeError`` naming the equivariant policy to use when ``policy_class`` does not belong to the policy
-    family of ``algorithm`` (default: the algorithm that is constructing the policy; nothing is checked without one).
-    Called before SB3 builds anything, so that ``DQN(EquivariantMlpPolicy, env)`` does not end in an
-    ``AttributeError`` deep inside the algorithm.
+    family of ``algorithm``. Called before SB3 builds anything, so that ``DQN(EquivariantMlpPolicy, env)`` (or
+    ``DQN.load`` of a PPO model) does not end in an ``AttributeError`` deep inside the algorithm.
 
     :param policy_class: the equivariant policy class being constructed.
-    :param algorithm: the algorithm it is built for.
+    :param algorithm: the algorithm it is built for (see :func:`~sb3_equivariant.envs.discovery.constructing_algorithm`);
+        nothing is checked without one.
     """
-    algorithm = algorithm if algorithm is not None else constructing_algorithm()
     if algorithm is None:
         return
     name, algo_name = policy_class.__name__, type(algorithm).__name__

@@ -11,11 +11,9 @@ import torch as th
 import torch.nn.functional as F
 from gymnasium import spaces
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from sb3_equivariant.envs.symmetry import Symmetry
 from sb3_equivariant.nn import EquivariantLinear
 from sb3_equivariant.policies.actor_critic import _EquivariantActorCriticMixin
 from sb3_equivariant.policies.common import (
@@ -119,68 +117,33 @@ class EquivariantRecurrentActorCriticPolicy(_EquivariantActorCriticMixin, Recurr
     :class:`~sb3_equivariant.policies.EquivariantActorCriticPolicy`. A sequence of transformed observations gives the
     transformed action distributions at every step and the same values.
 
-    Extra keyword arguments (the others are ``RecurrentActorCriticPolicy``'s and are passed on):
-
-    :param symmetry: the env's :class:`Symmetry` or a registered env id; default: found on the algorithm's env.
-    :param basis: ``"equivariant"`` (default), or the paper's ablations ``"nullspace"`` / ``"random"``.
-    :param lstm_hidden_size: LSTM state size in channels of the regular representation (``|G|`` units each); default:
-        sb3-contrib's 256 read by ``sizing``.
-    :param net_arch: hidden widths after the LSTM in regular channels; default: SB3's ``[64, 64]`` read by ``sizing``.
-    :param sizing: how default widths are chosen when not given: ``"channels"``, ``"parameters"`` or ``"units"``.
-        Default: ``"parameters"`` (see docs/results.md, "Default widths").
+    Extra keyword arguments ``symmetry``, ``basis`` and ``sizing``: see
+    :class:`~sb3_equivariant.policies.base.EquivariantPolicyMixin`; the others are ``RecurrentActorCriticPolicy``'s,
+    with ``lstm_hidden_size`` (the LSTM state) in channels of the regular representation (``|G|`` units each; default:
+    sb3-contrib's 256 read by ``sizing``) and ``net_arch`` (after the LSTM) too (default: SB3's ``[64, 64]``).
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        lr_schedule: Schedule,
-        net_arch: list[int] | dict[str, list[int]] | None = None,
-        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
-        features_extractor_kwargs: dict[str, Any] | None = None,
-        use_sde: bool = False,
-        symmetry: Symmetry | str | None = None,
-        basis: str = "equivariant",
-        sizing: str | None = None,
-        lstm_hidden_size: int | None = None,
-        n_lstm_layers: int = 1,
-        lstm_kwargs: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ):
-        kwargs |= self._prepare(
-            observation_space,
-            action_space,
-            symmetry,
-            basis,
-            net_arch,
-            features_extractor_class,
-            features_extractor_kwargs,
-            use_sde,
-            sizing,
-        )
-        if lstm_kwargs:
-            raise ValueError(f"lstm_kwargs {sorted(lstm_kwargs)} are nn.LSTM options; EquivariantLSTM takes none")
-        group = self.symmetry.group
-        self.lstm_channels = (
-            lstm_hidden_size if lstm_hidden_size is not None else default_width(256, group.order, sizing or DEFAULT_SIZING)
-        )
-        super().__init__(
-            observation_space,
-            action_space,
-            lr_schedule,
-            use_sde=use_sde,
-            lstm_hidden_size=self.lstm_channels * group.order,
-            n_lstm_layers=n_lstm_layers,
-            **kwargs,
-        )
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule, **kwargs: Any):
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
         # sb3-contrib built plain nn.LSTMs (and a linear critic without an LSTM); replace them, then the optimizer.
         rep, channels = features_field(self.features_extractor, self.symmetry, self.observation_space)
-        self.lstm_actor = EquivariantLSTM(rep, channels, self.lstm_channels, n_lstm_layers, basis)  # type: ignore[assignment]
+        layers, group = self.lstm_actor.num_layers, self.symmetry.group
+        self.lstm_actor = EquivariantLSTM(rep, channels, self.lstm_channels, layers, self.basis)  # type: ignore[assignment]
         if self.lstm_critic is not None:
-            self.lstm_critic = EquivariantLSTM(rep, channels, self.lstm_channels, n_lstm_layers, basis)  # type: ignore[assignment]
+            self.lstm_critic = EquivariantLSTM(rep, channels, self.lstm_channels, layers, self.basis)  # type: ignore[assignment]
         if self.critic is not None:
-            self.critic = EquivariantLinear(rep, regular(group), channels, self.lstm_channels, basis_kind=basis)  # type: ignore[assignment]
+            self.critic = EquivariantLinear(rep, regular(group), channels, self.lstm_channels, basis_kind=self.basis)  # type: ignore[assignment]
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+
+    def _finish_kwargs(self, action_space: spaces.Space, kwargs: dict[str, Any]) -> dict[str, Any]:
+        kwargs = super()._finish_kwargs(action_space, kwargs)
+        lstm_kwargs = kwargs.pop("lstm_kwargs", None)
+        if lstm_kwargs:
+            raise ValueError(f"lstm_kwargs {sorted(lstm_kwargs)} are nn.LSTM options; EquivariantLSTM takes none")
+        order = len(self.symmetry)
+        hidden = kwargs.get("lstm_hidden_size")
+        self.lstm_channels = hidden if hidden is not None else default_width(256, order, self.sizing or DEFAULT_SIZING)
+        return {**kwargs, "lstm_hidden_size": self.lstm_channels * order}
 
     def _build_mlp_extractor(self) -> None:
         self.mlp_extractor = EquivariantMlpExtractor(
@@ -188,7 +151,7 @@ class EquivariantRecurrentActorCriticPolicy(_EquivariantActorCriticMixin, Recurr
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = self._equivariant_constructor_parameters(super()._get_constructor_parameters())
+        data = super()._get_constructor_parameters()
         data.update(
             lstm_hidden_size=self.lstm_channels,
             n_lstm_layers=self.lstm_actor.num_layers,
@@ -211,23 +174,7 @@ class EquivariantCnnLstmPolicy(EquivariantRecurrentActorCriticPolicy):
     image observations; ``net_arch`` defaults to ``[]`` as sb3-contrib's CnnLstmPolicy.
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        lr_schedule: Schedule,
-        net_arch: list[int] | dict[str, list[int]] | None = None,
-        features_extractor_class: type[BaseFeaturesExtractor] = EquivariantCnnExtractor,
-        **kwargs: Any,
-    ):
-        super().__init__(
-            observation_space,
-            action_space,
-            lr_schedule,
-            net_arch=[] if net_arch is None else net_arch,
-            features_extractor_class=features_extractor_class,
-            **kwargs,
-        )
+    default_features_extractor_class = EquivariantCnnExtractor
 
 
 class ExportedRecurrentActor(nn.Module):

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gymnasium import spaces
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
-from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.sac.policies import Actor, SACPolicy
-from torch import nn
 
 from sb3_equivariant.envs.symmetry import Symmetry
 from sb3_equivariant.nn import EquivariantLinear
@@ -50,68 +47,23 @@ class EquivariantSACPolicy(EquivariantContinuousMixin, SACPolicy):
     symmetry. Actions must form a box that the symmetry maps onto itself (e.g. Pendulum's ``[-2, 2]``), and the
     action representation must be a signed permutation (tanh squashing acts per dimension).
 
-    Extra keyword arguments (the others are ``SACPolicy``'s and are passed on):
-
-    :param symmetry: the env's :class:`Symmetry` or a registered env id; default: found on the algorithm's env.
-    :param basis: ``"equivariant"`` (default), or the paper's ablations ``"nullspace"`` / ``"random"``.
-    :param net_arch: hidden widths in channels of the regular representation (``|G|`` units each), a list or
-        ``dict(pi=[...], qf=[...])``; default: SB3's ``[256, 256]`` read by ``sizing``.
-    :param sizing: how default widths are chosen when not given: ``"channels"`` (SB3's widths counted in regular
-        channels), ``"parameters"`` (divided by ``√|G|``: about SB3's parameter count) or ``"units"`` (divided by
-        ``|G|``). Default: ``"parameters"`` (see docs/results.md, "Default widths").
+    Extra keyword arguments ``symmetry``, ``basis`` and ``sizing``: see
+    :class:`~sb3_equivariant.policies.base.EquivariantPolicyMixin`; the others are ``SACPolicy``'s, with ``net_arch``
+    in channels of the regular representation, a list or ``dict(pi=[...], qf=[...])`` (default: SB3's
+    ``[256, 256]`` read by ``sizing``).
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Box,
-        lr_schedule: Schedule,
-        net_arch: list[int] | dict[str, list[int]] | None = None,
-        activation_fn: type[nn.Module] = nn.ReLU,
-        use_sde: bool = False,
-        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
-        features_extractor_kwargs: dict[str, Any] | None = None,
-        symmetry: Symmetry | str | None = None,
-        basis: str = "equivariant",
-        sizing: str | None = None,
-        **kwargs: Any,
-    ):
-        kwargs |= self._prepare(
-            observation_space,
-            action_space,
-            symmetry,
-            basis,
-            net_arch,
-            features_extractor_class,
-            features_extractor_kwargs,
-            use_sde,
-            default_arch=[256, 256],
-            sizing=sizing,
-        )
-        super().__init__(observation_space, action_space, lr_schedule, activation_fn=activation_fn, use_sde=use_sde, **kwargs)
+    def _default_widths(self, features_extractor_class: type[BaseFeaturesExtractor]) -> list[int]:
+        return [256, 256]
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> Actor:
         return EquivariantSACActor(**self._equivariant_kwargs(self.actor_kwargs, features_extractor)).to(self.device)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return self._equivariant_constructor_parameters(super()._get_constructor_parameters())
 
 
 class EquivariantCnnSACPolicy(EquivariantSACPolicy):
     """:class:`EquivariantSACPolicy` with :class:`EquivariantCnnExtractor` (an equivariant NatureCNN) for images."""
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Box,
-        lr_schedule: Schedule,
-        net_arch: list[int] | dict[str, list[int]] | None = None,
-        features_extractor_class: type[BaseFeaturesExtractor] = EquivariantCnnExtractor,
-        **kwargs: Any,
-    ):
-        super().__init__(
-            observation_space, action_space, lr_schedule, net_arch, features_extractor_class=features_extractor_class, **kwargs
-        )
+    default_features_extractor_class = EquivariantCnnExtractor
 
 
 __all__ = ["EquivariantCnnSACPolicy", "EquivariantSACActor", "EquivariantSACPolicy"]

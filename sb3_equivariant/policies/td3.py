@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gymnasium import spaces
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
-from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.td3.policies import Actor, TD3Policy
 from torch import nn
 
@@ -47,68 +45,23 @@ class EquivariantTD3Policy(EquivariantContinuousMixin, TD3Policy):
     the action box must be mapped onto itself by the symmetry, whose action representation must be a signed
     permutation.
 
-    Extra keyword arguments (the others are ``TD3Policy``'s and are passed on):
-
-    :param symmetry: the env's :class:`Symmetry` or a registered env id; default: found on the algorithm's env.
-    :param basis: ``"equivariant"`` (default), or the paper's ablations ``"nullspace"`` / ``"random"``.
-    :param net_arch: hidden widths in channels of the regular representation (``|G|`` units each), a list or
-        ``dict(pi=[...], qf=[...])``; default: SB3's ``[400, 300]`` (``[256, 256]`` with a CNN) read by ``sizing``.
-    :param sizing: how default widths are chosen when not given: ``"channels"`` (SB3's widths counted in regular
-        channels), ``"parameters"`` (divided by ``√|G|``: about SB3's parameter count) or ``"units"`` (divided by
-        ``|G|``). Default: ``"parameters"`` (see docs/results.md, "Default widths").
+    Extra keyword arguments ``symmetry``, ``basis`` and ``sizing``: see
+    :class:`~sb3_equivariant.policies.base.EquivariantPolicyMixin`; the others are ``TD3Policy``'s, with ``net_arch``
+    in channels of the regular representation, a list or ``dict(pi=[...], qf=[...])`` (default: SB3's
+    ``[400, 300]`` (``[256, 256]`` with a CNN)`` read by ``sizing``).
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Box,
-        lr_schedule: Schedule,
-        net_arch: list[int] | dict[str, list[int]] | None = None,
-        activation_fn: type[nn.Module] = nn.ReLU,
-        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
-        features_extractor_kwargs: dict[str, Any] | None = None,
-        symmetry: Symmetry | str | None = None,
-        basis: str = "equivariant",
-        sizing: str | None = None,
-        **kwargs: Any,
-    ):
-        cnn = issubclass(features_extractor_class, EquivariantCnnExtractor)
-        kwargs |= self._prepare(
-            observation_space,
-            action_space,
-            symmetry,
-            basis,
-            net_arch,
-            features_extractor_class,
-            features_extractor_kwargs,
-            use_sde=False,
-            default_arch=[256, 256] if cnn else [400, 300],
-            sizing=sizing,
-        )
-        super().__init__(observation_space, action_space, lr_schedule, activation_fn=activation_fn, **kwargs)
+    def _default_widths(self, features_extractor_class: type[BaseFeaturesExtractor]) -> list[int]:
+        return [256, 256] if issubclass(features_extractor_class, EquivariantCnnExtractor) else [400, 300]
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> Actor:
         return EquivariantTD3Actor(**self._equivariant_kwargs(self.actor_kwargs, features_extractor)).to(self.device)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return self._equivariant_constructor_parameters(super()._get_constructor_parameters())
 
 
 class EquivariantCnnTD3Policy(EquivariantTD3Policy):
     """:class:`EquivariantTD3Policy` with :class:`EquivariantCnnExtractor` (an equivariant NatureCNN) for images."""
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Box,
-        lr_schedule: Schedule,
-        net_arch: list[int] | dict[str, list[int]] | None = None,
-        features_extractor_class: type[BaseFeaturesExtractor] = EquivariantCnnExtractor,
-        **kwargs: Any,
-    ):
-        super().__init__(
-            observation_space, action_space, lr_schedule, net_arch, features_extractor_class=features_extractor_class, **kwargs
-        )
+    default_features_extractor_class = EquivariantCnnExtractor
 
 
 __all__ = ["EquivariantCnnTD3Policy", "EquivariantTD3Actor", "EquivariantTD3Policy"]
