@@ -344,6 +344,18 @@ def test_default_activation_lets_the_value_depend_on_the_state(algo: type) -> No
     assert float(tanh.policy.predict_values(obs).detach().std()) < 1e-5  # the constant value the warning is about
 
 
+def test_default_activation_is_recorded_so_saved_models_keep_it(tmp_path) -> None:
+    # SB3's load rebuilds the policy from the algorithm's policy_kwargs: the default must be in them (zips saved
+    # before it was recorded load with SB3's default, as they were built: tests/test_discovery.py).
+    model = PPO(EquivariantMlpPolicy, _env("CartPole-v1"), seed=0)
+    assert model.policy_kwargs["activation_fn"] is th.nn.ReLU
+    model.save(tmp_path / "m")
+    loaded = PPO.load(tmp_path / "m", device="cpu")
+    assert loaded.policy.activation_fn is th.nn.ReLU
+    obs = th.randn(8, 4)
+    th.testing.assert_close(loaded.policy.predict_values(obs), model.policy.predict_values(obs), atol=0, rtol=0)
+
+
 @pytest.mark.parametrize("env_id", ["Acrobot-v1", "Pendulum-v1"])
 def test_tanh_does_not_warn_when_no_element_negates_the_state(env_id: str) -> None:
     with warnings.catch_warnings():

@@ -9,7 +9,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from torch import nn
 
-from sb3_equivariant.envs.discovery import constructing_algorithm, resolve_symmetry
+from sb3_equivariant.envs.discovery import being_loaded, constructing_algorithm, resolve_symmetry
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.policies.common import DEFAULT_SIZING, check_sizing, default_width, extractor_kwargs
 from sb3_equivariant.policies.pairing import check_pairing
@@ -121,6 +121,14 @@ class EquivariantPolicyMixin(SymmetricPolicyMixin):
         if not isinstance(action_space, self.action_spaces):
             supported = ", ".join(space.__name__ for space in self.action_spaces)
             raise SymmetryError(f"{type(self).__name__} supports {supported} action spaces, got {action_space}")
+        if kwargs.get("activation_fn") is None:
+            if algorithm is not None and being_loaded(algorithm):
+                # A zip saved before the default was recorded in policy_kwargs: SB3's default, as when it was saved.
+                kwargs.pop("activation_fn", None)
+            else:
+                kwargs["activation_fn"] = self.default_activation_fn
+                if algorithm is not None:  # recorded, so that a saved model does not depend on this default
+                    algorithm.policy_kwargs = {**algorithm.policy_kwargs, "activation_fn": self.default_activation_fn}
         basis, sizing = kwargs.pop("basis", "equivariant"), kwargs.pop("sizing", None)
         if basis not in BASIS_KINDS:
             raise ValueError(f"unknown basis {basis!r}; choose one of {BASIS_KINDS}")
@@ -136,7 +144,6 @@ class EquivariantPolicyMixin(SymmetricPolicyMixin):
             net_arch = [default_width(width, order, sizing) for width in self._default_widths(extractor)]
         return {
             **kwargs,
-            "activation_fn": kwargs.get("activation_fn") or self.default_activation_fn,
             "net_arch": self._net_arch(net_arch),
             "features_extractor_class": extractor,
             "features_extractor_kwargs": extractor_kwargs(
