@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from sb3_equivariant.group import GroupError
-from sb3_equivariant.representation import Representation, RepresentationError, _monomial_form, trivial
+from sb3_equivariant.representation_algebra import Representation, RepresentationError, _monomial_form, trivial
 
 RepLike = Representation | Sequence[np.ndarray] | np.ndarray
 
