@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch as th
 
-from sb3_equivariant.group import Group
+from sb3_equivariant.group import Group, as_index_array, require_count, require_group
 
 ArrayT = TypeVar("ArrayT", np.ndarray, th.Tensor)
 
@@ -34,6 +34,7 @@ class Representation:
     """
 
     def __init__(self, group: Group, matrices: np.ndarray | Sequence[np.ndarray], name: str = "rho", atol: float = 1e-6):
+        require_group(group, "Representation")
         mats = np.array(matrices, dtype=np.float64)
         if mats.ndim != 3 or mats.shape[1] != mats.shape[2]:
             raise RepresentationError(f"{name}: expected matrices of shape (|G|, d, d), got {mats.shape}")
@@ -72,7 +73,8 @@ class Representation:
         :param perms: ``perms[g][i]``: where ``g`` sends index ``i``; shape ``(|G|, d)``.
         :param signs: ``signs[g][i]`` in ``{-1, +1}``; default all ``+1``.
         """
-        perms = np.asarray(perms, dtype=np.int64)
+        require_group(group, "Representation.from_monomial")
+        perms = as_index_array(perms, f"{name}: perms", RepresentationError)
         if perms.ndim != 2 or perms.shape[0] != group.order:
             raise RepresentationError(f"{name}: expected perms of shape ({group.order}, d), got {perms.shape}")
         dim = perms.shape[1]
@@ -248,11 +250,14 @@ def _gather_sign(x: ArrayT, src: np.ndarray, sign: np.ndarray, axis: int) -> Arr
 
 def trivial(group: Group, dim: int = 1) -> Representation:
     """Every element acts as the identity on ``R^dim`` (invariant quantities: values, rewards)."""
+    require_group(group, "trivial")
+    dim = require_count(dim, "trivial", "dim", error=RepresentationError)
     return Representation.from_monomial(group, np.tile(np.arange(dim), (group.order, 1)), name=f"trivial{dim}")
 
 
 def regular(group: Group) -> Representation:
     """The regular representation: ``ρ(g) e_h = e_{g·h}`` (hidden channels of group-equivariant networks)."""
+    require_group(group, "regular")
     return Representation.from_monomial(group, group.table, name=f"regular({group.name})")
 
 
@@ -281,6 +286,7 @@ def signed_permutation(
     :param perms: one index map per element or a ``{generator: index map}`` mapping; ``None`` for no permutation.
     :param signs: the same shape with entries ``±1``; ``None`` for all ``+1``.
     """
+    require_group(group, name)
     if perms is None and signs is None:
         raise RepresentationError(f"{name}: give perms, signs or both")
     as_map = isinstance(perms, Mapping) or isinstance(signs, Mapping)
@@ -288,7 +294,7 @@ def signed_permutation(
     dim = _dim_of(perms, signs, keys, name)
     matrices: dict[int, np.ndarray] = {}
     for g in keys:
-        perm = np.arange(dim) if perms is None else np.asarray(perms[g], dtype=np.int64)
+        perm = np.arange(dim) if perms is None else as_index_array(perms[g], f"{name}: element {g}: perms", RepresentationError)
         sign = np.ones(dim) if signs is None else np.asarray(signs[g], dtype=np.float64)
         if perm.shape != (dim,) or sign.shape != (dim,):
             raise RepresentationError(f"{name}: element {g}: expected {dim} entries, got perm {perm.shape}, signs {sign.shape}")
@@ -334,6 +340,7 @@ def from_generators(group: Group, images: Mapping[int, np.ndarray], name: str = 
 
     :param images: ``{element index: matrix}``; the elements must generate the group.
     """
+    require_group(group, "from_generators")
     if not images:
         raise RepresentationError(f"{name}: no generator images given")
     gens = {int(g): np.asarray(m, dtype=np.float64) for g, m in images.items()}
@@ -363,6 +370,10 @@ def direct_sum(*reps: Representation, name: str | None = None) -> Representation
     """Block-diagonal sum; coordinates of ``reps[0]`` come first."""
     if not reps:
         raise RepresentationError("direct_sum needs at least one representation")
+    if len(reps) == 1 and isinstance(reps[0], (list, tuple)):
+        raise TypeError("direct_sum takes representations as separate arguments: direct_sum(*reps), not direct_sum(reps)")
+    for rep in reps:
+        require_representation(rep, "direct_sum")
     group = _common_group(reps)
     dim = sum(r.dim for r in reps)
     name = name or "+".join(r.name for r in reps)
@@ -380,6 +391,8 @@ def direct_sum(*reps: Representation, name: str | None = None) -> Representation
 
 def tensor_product(first: Representation, second: Representation, name: str | None = None) -> Representation:
     """Kronecker product; index ``i * second.dim + j`` is the pair ``(i, j)``."""
+    require_representation(first, "tensor_product")
+    require_representation(second, "tensor_product")
     group = _common_group((first, second))
     name = name or f"{first.name}*{second.name}"
     if first.is_monomial and second.is_monomial:
@@ -392,9 +405,19 @@ def tensor_product(first: Representation, second: Representation, name: str | No
 
 def copies(rep: Representation, n: int) -> Representation:
     """``n`` copies of ``rep`` stacked channel-major (index ``c * rep.dim + i``), the layout of equivariant layers."""
-    if n < 1:
-        raise RepresentationError(f"copies needs n >= 1, got {n}")
+    require_representation(rep, "copies")
+    n = require_count(n, "copies", error=RepresentationError)
     return tensor_product(trivial(rep.group, n), rep, name=f"{n}x{rep.name}")
+
+
+def require_representation(value: object, where: str) -> Representation:
+    """``value`` if it is a :class:`Representation`, else a ``TypeError`` saying where one was expected."""
+    if not isinstance(value, Representation):
+        raise TypeError(
+            f"{where} expects a sb3_equivariant Representation (e.g. regular(group), permutation(group, perms)), "
+            f"got {type(value).__name__} {value!r:.60}"
+        )
+    return value
 
 
 def _common_group(reps: Sequence[Representation]) -> Group:
