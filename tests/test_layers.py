@@ -222,7 +222,7 @@ def test_weight_tying_layers_keep_no_dense_basis() -> None:
     head = EquivariantLinear(flat, regular(c2), 1, 512)
     for layer in [*convs, head]:
         assert layer.weight_basis is None
-        weight_entries = layer.rep_out.dim * layer.rep_in.dim
+        weight_entries = layer.block_rep_out.dim * layer.block_rep_in.dim
         buffer_entries = sum(b.numel() for b in layer.buffers())
         assert buffer_entries <= 3 * weight_entries, (layer, buffer_entries, weight_entries)  # owner, scale, bias
         layer.check_equivariance(atol=1e-5)

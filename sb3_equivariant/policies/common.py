@@ -73,15 +73,27 @@ def extractor_kwargs(
     The CNN's sizing is written out (default :data:`DEFAULT_SIZING`) so that a saved model rebuilds the same widths even if
     the default changes.
     """
-    from sb3_equivariant.policies.extractors import EquivariantCnnExtractor
+    from sb3_equivariant.policies.extractors import EquivariantCnnExtractor, EquivariantFeaturesExtractor
 
     kwargs = dict(features_extractor_kwargs or {})
-    if features_extractor_class is not FlattenExtractor:
+    if not isinstance(features_extractor_class, type) or not issubclass(features_extractor_class, BaseFeaturesExtractor):
+        raise TypeError(f"features_extractor_class must be a features extractor class, got {features_extractor_class!r}")
+    if issubclass(features_extractor_class, EquivariantFeaturesExtractor):
         kwargs.setdefault("symmetry", symmetry)
         kwargs.setdefault("basis", basis)
-    if isinstance(features_extractor_class, type) and issubclass(features_extractor_class, EquivariantCnnExtractor):
+    elif features_extractor_class is not FlattenExtractor:
+        raise SymmetryError(_not_equivariant(features_extractor_class.__name__))
+    if issubclass(features_extractor_class, EquivariantCnnExtractor):
         kwargs.setdefault("sizing", sizing or DEFAULT_SIZING)
     return kwargs
+
+
+def _not_equivariant(name: str) -> str:
+    return (
+        f"{name} is not an equivariant features extractor: use SB3's FlattenExtractor (vector or image observations "
+        "flattened), EquivariantCnnExtractor, or a subclass of sb3_equivariant.policies.extractors."
+        "EquivariantFeaturesExtractor (it declares in_field, out_rep and out_channels)"
+    )
 
 
 def _to_channel_first(symmetry: Symmetry, observation_space: spaces.Space) -> Symmetry:
@@ -119,17 +131,16 @@ def features_field(
     features_extractor: BaseFeaturesExtractor, symmetry: Symmetry, observation_space: spaces.Space
 ) -> tuple[Representation, int]:
     """
-    The representation (per channel) and channel count of the extractor's output features. Equivariant extractors
-    declare ``out_rep`` / ``out_channels``; SB3's FlattenExtractor passes the observation through flattened.
+    The representation (per channel) and channel count of the extractor's output features: declared by an
+    :class:`~sb3_equivariant.policies.extractors.EquivariantFeaturesExtractor`; SB3's ``FlattenExtractor`` passes the
+    observation through flattened. Any other extractor is refused.
     """
-    out_rep = getattr(features_extractor, "out_rep", None)
-    if isinstance(out_rep, Representation):
-        return out_rep, int(features_extractor.out_channels)  # type: ignore[arg-type]
-    if type(features_extractor).__name__ != "FlattenExtractor":
-        raise SymmetryError(
-            f"{type(features_extractor).__name__} is not equivariant: use FlattenExtractor, EquivariantCnnExtractor, or "
-            "an extractor that declares out_rep and out_channels"
-        )
+    from sb3_equivariant.policies.extractors import EquivariantFeaturesExtractor
+
+    if isinstance(features_extractor, EquivariantFeaturesExtractor):
+        return features_extractor.out_rep, features_extractor.out_channels
+    if type(features_extractor) is not FlattenExtractor:  # a subclass may change what the features are
+        raise SymmetryError(_not_equivariant(type(features_extractor).__name__))
     action = symmetry.obs_action
     if isinstance(action, ImageAction):
         c_first = action.layout == "CHW"
