@@ -9,7 +9,7 @@ import copy
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import torch as th
@@ -84,9 +84,17 @@ class EquivariantModule(nn.Module, ABC):
 
 
 def export_plain(module: nn.Module) -> nn.Module:
-    """A copy of ``module`` in which every :class:`EquivariantModule` is replaced by its :meth:`~EquivariantModule.export`."""
+    """``module``'s export if it is an :class:`EquivariantModule`, else :func:`export_children` of it."""
     if isinstance(module, EquivariantModule):
         return module.export()
+    return export_children(module)
+
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def export_children(module: ModuleT) -> ModuleT:
+    """A copy of ``module`` in which every :class:`EquivariantModule` below it is replaced by its export."""
     exported = copy.deepcopy(module)
     _replace_equivariant_children(exported)
     return exported

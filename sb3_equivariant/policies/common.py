@@ -17,7 +17,8 @@ from sb3_equivariant.envs.discovery import constructing_algorithm, symmetry_of_c
 from sb3_equivariant.envs.registry import symmetry_for
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import BasisLayer, EquivariantLinear
-from sb3_equivariant.representation import ImageAction, Representation, regular, tensor_product, trivial
+from sb3_equivariant.nn.base import EquivariantModule, export_children
+from sb3_equivariant.representation import ImageAction, Representation, copies, regular, tensor_product, trivial
 from sb3_equivariant.symmetrizer import BASIS_KINDS
 
 NO_SYMMETRY_HELP = (
@@ -208,10 +209,13 @@ def equivariant_mlp(
     return nn.Sequential(*layers), rep, channels
 
 
-class EquivariantMlpExtractor(nn.Module):
+class EquivariantMlpExtractor(EquivariantModule):
     """
     SB3's ``MlpExtractor`` with equivariant layers: separate policy and value networks of regular channels
     (pointwise activations commute with permutations, so any activation keeps them equivariant).
+
+    Declared types: ``in_channels`` copies of ``rep_in`` in; out, the pair (policy latent, value latent), each copies
+    of its last layer's representation.
 
     :param rep_in: representation of one input feature channel.
     :param in_channels: number of input channels.
@@ -235,6 +239,11 @@ class EquivariantMlpExtractor(nn.Module):
         self.value_net, self.rep_vf, self.channels_vf = equivariant_mlp(rep_in, in_channels, net_arch["vf"], activation_fn, basis)
         self.latent_dim_pi = self.rep_pi.dim * self.channels_pi
         self.latent_dim_vf = self.rep_vf.dim * self.channels_vf
+        self.in_field: Representation | None = copies(rep_in, in_channels)
+        self.out_field: tuple[Representation, Representation] | None = (  # type: ignore[assignment]
+            copies(self.rep_pi, self.channels_pi),
+            copies(self.rep_vf, self.channels_vf),
+        )
 
     def forward(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         return self.forward_actor(features), self.forward_critic(features)
@@ -244,6 +253,16 @@ class EquivariantMlpExtractor(nn.Module):
 
     def forward_critic(self, features: th.Tensor) -> th.Tensor:
         return self.value_net(features)
+
+    def export(self) -> EquivariantMlpExtractor:
+        """A copy with plain ``nn.Linear`` layers."""
+        exported = export_children(self)
+        exported.in_field = exported.out_field = None
+        return exported
+
+    def example_input(self, batch_size: int = 2) -> th.Tensor:
+        assert self.in_field is not None
+        return th.randn(batch_size, self.in_field.dim)
 
 
 def action_output_rep(symmetry: Symmetry, action_space: spaces.Space) -> Representation:
