@@ -8,6 +8,7 @@ basis vector ``e_i`` to ``signs[g][i] · e_{perm[g][i]}``; applied to a vector `
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -111,17 +112,28 @@ class Representation:
 
     @property
     def dim(self) -> int:
+        """The dimension ``d`` of the vectors acted on (escnn's ``size``)."""
         return self._dim
 
     @property
     def size(self) -> int:
-        """Number of group elements represented (``len(group)``)."""
+        """
+        Deprecated: the group order, while escnn's ``size`` is the vector dimension. Use ``rep.group.order`` for the
+        number of group elements, :attr:`dim` for the dimension.
+        """
+        warnings.warn(
+            "Representation.size is deprecated (it is the group order, escnn's size is the dimension): use "
+            "rep.group.order for the number of group elements, rep.dim for the dimension",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self.group.order
 
     def __call__(self, g: int) -> np.ndarray:
         return self.matrices[g]
 
     def __len__(self) -> int:
+        """The number of matrices, one per group element (not the dimension: see :attr:`dim`)."""
         return self.group.order
 
     def __repr__(self) -> str:

@@ -231,3 +231,13 @@ def test_weight_tying_layers_keep_no_dense_basis() -> None:
     sparse = symmetrizer.orbit_basis(small, regular(c2))
     assert sparse is not None
     np.testing.assert_array_equal(sparse.dense(), symmetrizer.equivariant_basis(small, regular(c2)))
+
+
+def test_conv_rep_in_is_the_channel_representation() -> None:
+    channel = trivial(C4, 2)
+    layer = EquivariantConv2d(rotation_action(), 3, 4, 3, rep_in=channel)
+    assert layer.rep_in == channel and layer.rep_out == regular(C4)
+    assert layer.patch_rep == layer.block_rep_in and layer.patch_rep.dim == 2 * 3 * 3
+    assert layer.in_planes == 3 * 2 and layer.fan_in == 3 * 2 * 3 * 3
+    with pytest.warns(DeprecationWarning, match="use rep_in"):
+        assert layer.channel_rep_in == channel

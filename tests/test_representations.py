@@ -125,6 +125,14 @@ def test_wrong_argument_types_name_the_expected_type(make, match: str) -> None:
         make()
 
 
+def test_size_is_a_deprecated_name_of_the_group_order() -> None:
+    rep = regular(D4)
+    assert rep.dim == 8 and rep.group.order == 8
+    rep = trivial(D4, 3)
+    with pytest.warns(DeprecationWarning, match="rep.dim for the dimension"):
+        assert rep.size == 8 != rep.dim
+
+
 def test_pickle_and_equality() -> None:
     rep = ImageAction(dihedral_action(), regular(D4)).as_representation(5, 5)
     clone = pickle.loads(pickle.dumps(rep))

@@ -1,8 +1,8 @@
 """Message-passing actor-critic policies for joint multi-agent envs (PPO, A2C), equivariant or standard.
 
 Every agent encodes its local image with a CNN (two convolutions, a global max pool), then ``rounds`` rounds of
-message passing update each agent's features from its own features and the sum, over the neighbours within
-``radius``, of a message computed from the neighbour's relative position and features. A per-agent head gives the
+message passing update each agent's features from its own features and the sum, over the neighbors within
+``radius``, of a message computed from the neighbor's relative position and features. A per-agent head gives the
 agent's action logits (SB3's ``MultiDiscrete`` distribution sums the agents' log-probabilities: the joint-ratio PPO of
 van der Pol et al., 2022) and the value is the mean of per-agent values (invariant to any permutation of agents).
 Everything is batched over envs, agents and agent pairs: no Python loop runs per agent.
@@ -15,6 +15,7 @@ architecture with plain layers.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,7 +52,7 @@ def _agent_spaces(observation_space: spaces.Space) -> tuple[spaces.Box, spaces.B
     return view, position
 
 
-def neighbour_mask(relative: th.Tensor, radius: float | None) -> th.Tensor:
+def neighbor_mask(relative: th.Tensor, radius: float | None) -> th.Tensor:
     """
     ``mask[..., i, j]`` = 1 when agent ``j`` is within ``radius`` of agent ``i`` (Euclidean, ``j != i``); all other
     agents when ``radius`` is ``None``.
@@ -66,6 +67,12 @@ def neighbour_mask(relative: th.Tensor, radius: float | None) -> th.Tensor:
     return ((relative.norm(dim=-1) <= radius) & others).to(relative.dtype)
 
 
+def neighbour_mask(relative: th.Tensor, radius: float | None) -> th.Tensor:
+    """Deprecated British spelling of :func:`neighbor_mask`."""
+    warnings.warn("neighbour_mask is deprecated: use neighbor_mask", DeprecationWarning, stacklevel=2)
+    return neighbor_mask(relative, radius)
+
+
 class MessagePassingExtractor(BaseFeaturesExtractor, EquivariantModule):
     """
     The shared trunk: per-agent CNN encoder and ``rounds`` rounds of message passing; output ``[B, n_agents · F]``
@@ -73,7 +80,7 @@ class MessagePassingExtractor(BaseFeaturesExtractor, EquivariantModule):
 
     With a ``symmetry`` every layer is equivariant: the encoder lifts the view to regular channels of the group and
     max-pools over space; a message is an equivariant map from (relative position in the positions' representation,
-    neighbour features in regular channels) to regular channels; the update maps (own features, summed messages) to
+    neighbor features in regular channels) to regular channels; the update maps (own features, summed messages) to
     regular channels. Without one the layers are plain, with widths in units.
 
     Declared types (with a symmetry): the symmetry's ``DictAction`` in; out, every agent's features as copies of the
@@ -188,7 +195,7 @@ class MessagePassingExtractor(BaseFeaturesExtractor, EquivariantModule):
         reg = regular(position_rep.group)
         messages, updates = nn.ModuleList(), nn.ModuleList()
         for _ in range(rounds):
-            pair = direct_sum(position_rep, copies(reg, width))  # [relative position, neighbour features]
+            pair = direct_sum(position_rep, copies(reg, width))  # [relative position, neighbor features]
             messages.append(EquivariantLinear(pair, reg, 1, hidden, basis_kind=basis))
             updates.append(EquivariantLinear(reg, reg, width + hidden, hidden, basis_kind=basis))
             width = hidden
@@ -207,7 +214,7 @@ class MessagePassingExtractor(BaseFeaturesExtractor, EquivariantModule):
         batch, n = view.shape[:2]
         features = self.encoder(view.flatten(0, 1)).unflatten(0, (batch, n))  # [B, n, F]
         relative = self.relative_positions(position)
-        mask = neighbour_mask(relative, self.radius).unsqueeze(-1)  # [B, n, n, 1]
+        mask = neighbor_mask(relative, self.radius).unsqueeze(-1)  # [B, n, n, 1]
         for message, update in zip(self.messages, self.updates):
             pair = th.cat([relative, features[:, None, :, :].expand(batch, n, n, -1)], dim=-1)
             received = (self.activation(message(pair)) * mask).sum(dim=2)  # [B, n, hidden]
@@ -222,7 +229,7 @@ class MessagePassingExtractor(BaseFeaturesExtractor, EquivariantModule):
 
     def example_input(self, batch_size: int = 2) -> dict[str, th.Tensor]:
         view, position = _agent_spaces(self._observation_space)
-        # Distinct random positions: ties in the neighbour radius would make the check depend on rounding.
+        # Distinct random positions: ties in the neighbor radius would make the check depend on rounding.
         return {VIEW_KEY: th.rand(batch_size, *view.shape), POSITION_KEY: th.randn(batch_size, *position.shape) * 3}
 
 
@@ -452,5 +459,6 @@ __all__ = [
     "EquivariantMessagePassingPolicy",
     "MessagePassingExtractor",
     "MessagePassingPolicy",
+    "neighbor_mask",
     "neighbour_mask",
 ]
