@@ -241,3 +241,17 @@ def test_conv_rep_in_is_the_channel_representation() -> None:
     assert layer.in_planes == 3 * 2 and layer.fan_in == 3 * 2 * 3 * 3
     with pytest.warns(DeprecationWarning, match="use rep_in"):
         assert layer.channel_rep_in == channel
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: EquivariantLinear("regular", regular(C4)), "EquivariantLinear expects a sb3_equivariant Representation.*str"),
+        (lambda: EquivariantLinear(regular(C4), C4), "EquivariantLinear expects a sb3_equivariant Representation.*Group"),
+        (lambda: EquivariantConv2d(C4, 1, 2, 3), "EquivariantConv2d expects a SpatialAction first.*got Group"),
+        (lambda: GroupPool(C4, 2), "GroupPool expects a sb3_equivariant Representation"),
+    ],
+)
+def test_layers_name_the_expected_argument_type(make, match: str) -> None:
+    with pytest.raises(TypeError, match=match):
+        make()

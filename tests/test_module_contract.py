@@ -12,21 +12,25 @@ from collections.abc import Callable
 import pytest
 import torch as th
 from gymnasium import spaces
+from stable_baselines3 import PPO
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from torch import nn
 
 import sb3_equivariant
-from sb3_equivariant.envs.symmetry import Symmetry
+from sb3_equivariant.envs.registry import symmetry_for
+from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.group import cyclic_group, dihedral_group, flip_group
 from sb3_equivariant.multiagent import TrafficLightsEnv, WildlifeEnv, traffic_symmetry, wildlife_symmetry
 from sb3_equivariant.multiagent.policies import AgentwiseHead, MessagePassingExtractor
 from sb3_equivariant.nn import EquivariantConv2d, EquivariantLinear, GlobalPool2d, GroupPool
 from sb3_equivariant.nn.base import EquivariantModule
+from sb3_equivariant.policies import EquivariantActorCriticPolicy
 from sb3_equivariant.policies.common import EquivariantMlpExtractor
-from sb3_equivariant.policies.extractors import EquivariantCnnExtractor
+from sb3_equivariant.policies.extractors import EquivariantCnnExtractor, EquivariantFeaturesExtractor
 from sb3_equivariant.representation import (
     ImageAction,
+    Representation,
     copies,
     dihedral_action,
     flip_action,
@@ -151,3 +155,72 @@ def _mislabeled_pool() -> GlobalPool2d:
 def test_plain_modules_refuse_the_check() -> None:
     with pytest.raises(TypeError, match="built without a symmetry"):
         GlobalPool2d("max").check_equivariance()
+
+
+class _PlainExtractor(BaseFeaturesExtractor):
+    def __init__(self, observation_space: spaces.Box):
+        super().__init__(observation_space, features_dim=8)
+        self.linear = nn.Linear(4, 8)
+
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        return self.linear(observations)
+
+
+class _DuckTypedExtractor(_PlainExtractor):
+    """Declares out_rep / out_channels like an equivariant extractor, but nothing makes it equivariant."""
+
+    def __init__(self, observation_space: spaces.Box, symmetry: Symmetry, basis: str = "equivariant"):
+        super().__init__(observation_space)
+        self.out_rep, self.out_channels = regular(C2), 4
+
+
+class _FlattenSubclass(FlattenExtractor):
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        return super().forward(observations).abs()
+
+
+class _MirrorPairExtractor(EquivariantFeaturesExtractor):
+    """A user's equivariant extractor: one equivariant layer from CartPole's sign flip to regular channels."""
+
+    def __init__(self, observation_space: spaces.Box, symmetry: Symmetry, basis: str = "equivariant"):
+        super().__init__(observation_space, regular(symmetry.group), 3)
+        assert isinstance(symmetry.obs_action, Representation)
+        self.in_field = symmetry.obs_action
+        self.layer = EquivariantLinear(symmetry.obs_action, regular(symmetry.group), 1, 3, basis_kind=basis)
+
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        return th.relu(self.layer(observations))
+
+    def export(self) -> nn.Module:
+        return nn.Sequential(self.layer.export(), nn.ReLU())
+
+    def example_input(self, batch_size: int = 2) -> th.Tensor:
+        return th.randn(batch_size, 4)
+
+
+@pytest.mark.parametrize("extractor", [_PlainExtractor, _DuckTypedExtractor, _FlattenSubclass])
+def test_policies_refuse_extractors_outside_the_contract(extractor: type[BaseFeaturesExtractor]) -> None:
+    with pytest.raises(SymmetryError, match=f"{extractor.__name__} is not an equivariant features extractor.*FlattenExtractor"):
+        PPO(
+            EquivariantActorCriticPolicy,
+            "CartPole-v1",
+            policy_kwargs=dict(symmetry="CartPole-v1", features_extractor_class=extractor),
+        )
+
+
+@pytest.mark.parametrize("extractor", [FlattenExtractor, _MirrorPairExtractor])
+def test_policies_accept_flatten_and_contract_extractors(extractor: type[BaseFeaturesExtractor]) -> None:
+    model = PPO(
+        EquivariantActorCriticPolicy,
+        "CartPole-v1",
+        seed=0,
+        policy_kwargs=dict(symmetry="CartPole-v1", features_extractor_class=extractor),
+    )
+    symmetry = symmetry_for("CartPole-v1")
+    obs = th.randn(5, 4)
+    with th.no_grad():
+        values, probs = model.policy.predict_values(obs), model.policy.get_distribution(obs).distribution.probs
+        moved = -obs  # the flip, on every observation
+        th.testing.assert_close(model.policy.predict_values(moved), values, atol=1e-5, rtol=0)
+        flipped = model.policy.get_distribution(moved).distribution.probs
+        th.testing.assert_close(flipped, symmetry.action_rep.apply(probs, 1), atol=1e-5, rtol=0)

@@ -17,6 +17,7 @@ from torch import nn
 
 from sb3_equivariant.group import Group
 from sb3_equivariant.representation import ImageAction, Representation
+from sb3_equivariant.representation_algebra import require_representation
 from sb3_equivariant.symmetrizer import BASIS_KINDS, basis, bias_basis, orbit_basis
 
 
@@ -151,6 +152,8 @@ class BasisLayer(EquivariantModule):
         seed: int = 0,
     ):
         super().__init__()
+        require_representation(block_rep_in, type(self).__name__)
+        require_representation(block_rep_out, type(self).__name__)
         if basis_kind not in BASIS_KINDS:
             raise ValueError(f"unknown basis {basis_kind!r}; choose one of {BASIS_KINDS}")
         if in_channels < 1 or out_channels < 1:

@@ -54,6 +54,11 @@ class EquivariantConv2d(BasisLayer):
         basis_kind: str = "equivariant",
         seed: int = 0,
     ):
+        if not isinstance(spatial, SpatialAction):
+            raise TypeError(
+                f"EquivariantConv2d expects a SpatialAction first (e.g. flip_action('vertical'), rotation_action()), "
+                f"got {type(spatial).__name__}"
+            )
         rep_in = regular(spatial.group) if rep_in is None else rep_in
         rep_out = regular(spatial.group) if rep_out is None else rep_out
         patch = ImageAction(spatial, rep_in).as_representation(kernel_size, kernel_size)

@@ -7,6 +7,7 @@ from torch import nn
 
 from sb3_equivariant.nn.base import EquivariantModule
 from sb3_equivariant.representation import ImageAction, Representation, SpatialAction, copies, trivial
+from sb3_equivariant.representation_algebra import require_representation
 
 POOL_MODES = ("max", "mean")
 
@@ -35,6 +36,7 @@ class GroupPool(EquivariantModule):
 
     def __init__(self, rep: Representation, channels: int, mode: str = "max", spatial: SpatialAction | None = None):
         super().__init__()
+        require_representation(rep, "GroupPool")
         if not rep.is_permutation:
             raise ValueError(f"group pooling needs a permutation representation, got {rep} (signs are not invariant under max)")
         self.rep, self.channels, self.mode, self.spatial = rep, channels, _check_mode(mode), spatial
