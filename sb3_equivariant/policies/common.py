@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from typing import Any
@@ -17,7 +16,7 @@ from sb3_equivariant.envs.discovery import constructing_algorithm, symmetry_of_c
 from sb3_equivariant.envs.registry import symmetry_for
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import BasisLayer, EquivariantLinear
-from sb3_equivariant.nn.base import EquivariantModule, export_children
+from sb3_equivariant.nn.base import EquivariantModule, export_children, export_plain
 from sb3_equivariant.representation import ImageAction, Representation, copies, regular, tensor_product, trivial
 from sb3_equivariant.symmetrizer import BASIS_KINDS
 
@@ -305,20 +304,8 @@ def action_std_orbits(action_rep: Representation) -> th.Tensor:
 
 
 def export_module(module: nn.Module) -> nn.Module:
-    """A copy of ``module`` in which every equivariant layer is replaced by its plain torch equivalent."""
-    if isinstance(module, BasisLayer):
-        return module.export().eval()
-    exported = copy.deepcopy(module)
-    _replace_basis_layers(exported)
-    return exported.eval()
-
-
-def _replace_basis_layers(module: nn.Module) -> None:
-    for name, child in module.named_children():
-        if isinstance(child, BasisLayer):
-            setattr(module, name, child.export())
-        else:
-            _replace_basis_layers(child)
+    """A copy of ``module`` in which every equivariant module is replaced by its plain torch export, in eval mode."""
+    return export_plain(module).eval()
 
 
 class ObsPreprocessor(nn.Module):
