@@ -13,7 +13,7 @@ import pytest
 import torch as th
 from gymnasium import spaces
 from stable_baselines3 import PPO
-from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.policies import BaseModel
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from torch import nn
 
@@ -28,6 +28,7 @@ from sb3_equivariant.nn.base import EquivariantModule
 from sb3_equivariant.policies import EquivariantActorCriticPolicy
 from sb3_equivariant.policies.common import EquivariantMlpExtractor
 from sb3_equivariant.policies.extractors import EquivariantCnnExtractor, EquivariantFeaturesExtractor
+from sb3_equivariant.policies.recurrent import EquivariantLSTM
 from sb3_equivariant.representation import (
     ImageAction,
     Representation,
@@ -69,6 +70,7 @@ FACTORIES: dict[str, Callable[[], EquivariantModule]] = {
     "EquivariantMlpExtractor": lambda: EquivariantMlpExtractor(regular(C4), 2, {"pi": [3, 2], "vf": [2]}, nn.Tanh),
     "MessagePassingExtractor": lambda: _message_passing(WildlifeEnv, wildlife_symmetry(n_agents=3)),
     "MessagePassingExtractor-traffic": lambda: _message_passing(TrafficLightsEnv, traffic_symmetry()),
+    "EquivariantLSTM": lambda: EquivariantLSTM(signed_permutation(C2, None, {1: [-1, 1, -1, -1]}), 1, 3, num_layers=2),
     "AgentwiseHead": lambda: AgentwiseHead(EquivariantLinear(regular(C4), GRID_ACTIONS, 2, 1), 3),
     "AgentwiseHead-pool": lambda: AgentwiseHead(EquivariantLinear(regular(C4), trivial(C4), 2, 1), 3, pool=True),
 }
@@ -89,11 +91,15 @@ def _defined_in_package() -> set[type]:
 
 
 def _needs_contract(cls: type) -> bool:
-    """Layers, features extractors (SB3's and the policies' MLP extractor), and the multi-agent modules."""
-    if issubclass(cls, BasePolicy):
+    """
+    Layers (``nn``, ``Equivariant*`` modules), features extractors (SB3's and the MLP extractor) and the multi-agent
+    modules; not SB3 models (policies, actors, critics, Q-networks: the policy tests check those end to end).
+    """
+    if issubclass(cls, BaseModel):
         return False
     package = cls.__module__.split(".")[1]
-    return package in ("nn", "multiagent") or issubclass(cls, BaseFeaturesExtractor) or cls.__name__.endswith("Extractor")
+    named = cls.__name__.startswith("Equivariant") or cls.__name__.endswith("Extractor")
+    return package in ("nn", "multiagent") or issubclass(cls, BaseFeaturesExtractor) or named
 
 
 def test_every_module_class_has_a_contract_check() -> None:
@@ -105,10 +111,13 @@ def test_every_module_class_has_a_contract_check() -> None:
     assert not outside, f"modules that do not subclass EquivariantModule: {outside}"
 
 
-def _outputs(module: nn.Module, x: object) -> tuple[th.Tensor, ...]:
+def _outputs(module: nn.Module, x: object) -> list[th.Tensor]:
     with th.no_grad():
-        y = module(x)
-    return y if isinstance(y, tuple) else (y,)
+        return _flat(module(x))
+
+
+def _flat(y: object) -> list[th.Tensor]:
+    return [leaf for part in y for leaf in _flat(part)] if isinstance(y, tuple) else [y]  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize("name", list(FACTORIES))

@@ -250,7 +250,7 @@ def check_equivariance(
     module: nn.Module,
     x: Any,
     in_transform: FieldType | Callable[[Any, int], Any],
-    out_transform: FieldType | Callable[[Any, int], Any] | tuple[FieldType, ...],
+    out_transform: FieldType | Callable[[Any, int], Any] | tuple[Any, ...],
     elements: Sequence[int] | None = None,
     atol: float | None = None,
 ) -> float:
@@ -260,32 +260,36 @@ def check_equivariance(
     :param module: any module (a layer, a whole network, a policy's sub-network).
     :param x: an input batch (a tensor, or a dict of tensors for a ``DictAction``).
     :param in_transform: how ``g`` acts on inputs: a field type (:data:`FieldType`), or a callable ``(x, g) -> x'``.
-    :param out_transform: how ``g`` acts on outputs (a trivial representation for invariant outputs); a tuple of field
-        types for a module returning a tuple.
+    :param out_transform: how ``g`` acts on outputs (a trivial representation for invariant outputs); for a module
+        returning (nested) tuples, the same nesting of transforms.
     :param elements: elements to check; default all elements of the group of the given field types.
     :param atol: if given, raise ``AssertionError`` naming the worst element when the error exceeds it.
     :return: the maximum error.
     """
     apply_in = _as_callable(in_transform)
-    outs = out_transform if isinstance(out_transform, tuple) else (out_transform,)
-    apply_outs = [_as_callable(t) for t in outs]
     if elements is None:
-        fields = [t for t in (in_transform, *outs) if _is_field(t)]
+        fields = [t for t in (in_transform, *_leaves(out_transform)) if _is_field(t)]
         if not fields:
             raise ValueError("pass `elements` when both transforms are callables")
-        elements = list(fields[0].group.elements)  # type: ignore[union-attr]
+        elements = list(fields[0].group.elements)  # type: ignore[attr-defined]
     with th.no_grad():
         y = module(x)
-        ys = y if isinstance(out_transform, tuple) else (y,)
-        errors = {}
-        for g in elements:
-            moved = module(apply_in(x, g))
-            moved = moved if isinstance(out_transform, tuple) else (moved,)
-            errors[g] = max(float((m - t(o, g)).abs().max()) for m, t, o in zip(moved, apply_outs, ys))
+        errors = {g: _max_error(module(apply_in(x, g)), out_transform, y, g) for g in elements}
     worst = max(errors, key=errors.__getitem__)
     if atol is not None and errors[worst] > atol:
         raise AssertionError(f"{type(module).__name__} is not equivariant: error {errors[worst]:.3g} at element {worst}")
     return errors[worst]
+
+
+def _leaves(transform: object) -> list[object]:
+    return [leaf for t in transform for leaf in _leaves(t)] if isinstance(transform, tuple) else [transform]
+
+
+def _max_error(moved: Any, transform: Any, y: Any, g: int) -> float:
+    """``max |moved − transform(g)·y|`` over the (nested tuple) outputs."""
+    if isinstance(transform, tuple):
+        return max(_max_error(m, t, o, g) for m, t, o in zip(moved, transform, y, strict=True))
+    return float((moved - _as_callable(transform)(y, g)).abs().max())
 
 
 def _is_field(t: object) -> bool:
