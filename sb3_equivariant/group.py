@@ -81,19 +81,29 @@ class Group:
         mats = _as_matrix_stack(matrices, name)
         n = mats.shape[0]
         flat = mats.reshape(n, -1)
-        for i, j in itertools.combinations(range(n), 2):
-            if np.allclose(flat[i], flat[j], atol=atol):
-                raise GroupError(f"{name}: matrices {i} and {j} are equal; a group's elements must be distinct")
+        index = _ProjectionIndex(flat)
+        scale = atol + 1e-5 * float(np.abs(flat).max())  # np.allclose's tolerance, bounded over the entries
+        lo, hi = index.bounds(flat, scale)
+        for i in np.flatnonzero(hi - lo > 1):  # rows with another row near them
+            for j in index.order[lo[i] : hi[i]]:
+                if j > i and np.allclose(flat[i], flat[j], atol=atol):
+                    raise GroupError(f"{name}: matrices {i} and {j} are equal; a group's elements must be distinct")
         if not np.allclose(mats[0], np.eye(mats.shape[1]), atol=atol):
             raise GroupError(f"{name}: element 0 must be the identity matrix")
         table = np.empty((n, n), dtype=np.int64)
         for i in range(n):
             products = (mats[i] @ mats).reshape(n, -1)
-            for j in range(n):
-                match = np.flatnonzero(np.all(np.abs(flat - products[j]) <= atol, axis=1))
-                if match.size == 0:
+            lo, hi = index.bounds(products, atol)
+            # Usually exactly one row is near each product: check those at once, the others one by one.
+            single = np.flatnonzero(hi - lo == 1)
+            first = index.order[lo[single]]
+            exact = np.all(np.abs(flat[first] - products[single]) <= atol, axis=1)
+            table[i, single[exact]] = first[exact]
+            for j in np.concatenate([np.flatnonzero(hi - lo != 1), single[~exact]]):
+                match = [k for k in index.order[lo[j] : hi[j]] if np.all(np.abs(flat[k] - products[j]) <= atol)]
+                if not match:
                     raise GroupError(f"{name}: not closed: the product of matrices {i} and {j} is not in the set")
-                table[i, j] = match[0]
+                table[i, j] = min(match)
         return cls(table, name=name)
 
     @classmethod
@@ -145,6 +155,28 @@ class Group:
             frontier = new_frontier
         mats = elements[:count].copy()
         return cls.from_matrices(mats, name=name, atol=atol), mats
+
+
+class _ProjectionIndex:
+    """
+    Finds the rows of ``flat`` within a tolerance of a query row without comparing all pairs: rows are sorted by a
+    fixed projection, and two rows within ``tol`` of each other entry-wise have projections within ``tol · ‖v‖₁``.
+    """
+
+    def __init__(self, flat: np.ndarray):
+        self.projection = np.random.default_rng(0).standard_normal(flat.shape[1])
+        keys = flat @ self.projection
+        self.order = np.argsort(keys, kind="stable")
+        self.sorted_keys = keys[self.order]
+
+    def bounds(self, queries: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+        """For each query row, ``lo, hi``: ``order[lo:hi]`` holds every row within ``tol`` of it (and maybe others)."""
+        keys = queries @ self.projection
+        window = tol * np.abs(self.projection).sum() * (1 + 1e-9) + 1e-12
+        return (
+            np.searchsorted(self.sorted_keys, keys - window, side="left"),
+            np.searchsorted(self.sorted_keys, keys + window, side="right"),
+        )
 
 
 def _element_order(matrix: np.ndarray, bound: int, atol: float) -> int | None:

@@ -93,6 +93,19 @@ def test_from_generators_refuses_infinite_order_fast(generators: list, match: st
 def test_from_generators_still_closes_finite_groups() -> None:
     group, mats = Group.from_generators([_rotation(2 * np.pi / 12), np.diag([1.0, -1.0])])
     assert group.order == len(mats) == 24 and not group.is_abelian()
+    # Products are looked up through a sorted projection, not against every element: large groups close quickly.
+    group, mats = Group.from_generators([_rotation(2 * np.pi / 150), np.diag([1.0, -1.0])])
+    assert group.order == 300 and Group.from_matrices(mats) == group
+    rotation = next(g for g in group.elements if np.allclose(mats[g], _rotation(2 * np.pi / 150)))
+    assert all(group.mul(rotation, group.mul(rotation, g)) == group.mul(group.mul(rotation, rotation), g) for g in group.elements)
+
+
+def test_from_matrices_refuses_equal_elements_and_open_sets() -> None:
+    _, mats = Group.from_generators([_rotation(2 * np.pi / 12), np.diag([1.0, -1.0])])
+    with pytest.raises(GroupError, match="matrices 3 and 24 are equal"):
+        Group.from_matrices(np.concatenate([mats, mats[3:4] + 1e-10]))
+    with pytest.raises(GroupError, match="not closed: the product of matrices"):
+        Group.from_matrices(mats[:-1])
 
 
 @pytest.mark.parametrize(
