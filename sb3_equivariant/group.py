@@ -83,11 +83,11 @@ class Group:
         flat = mats.reshape(n, -1)
         index = _ProjectionIndex(flat)
         scale = atol + 1e-5 * float(np.abs(flat).max())  # np.allclose's tolerance, bounded over the entries
-        lo, hi = index.bounds(flat, scale)
-        for i in np.flatnonzero(hi - lo > 1):  # rows with another row near them
-            for j in index.order[lo[i] : hi[i]]:
-                if j > i and np.allclose(flat[i], flat[j], atol=atol):
-                    raise GroupError(f"{name}: matrices {i} and {j} are equal; a group's elements must be distinct")
+        near_lo, near_hi = index.bounds(flat, scale)
+        for a in np.flatnonzero(near_hi - near_lo > 1):  # rows with another row near them
+            for b in index.order[near_lo[a] : near_hi[a]]:
+                if b > a and np.allclose(flat[a], flat[b], atol=atol):
+                    raise GroupError(f"{name}: matrices {a} and {b} are equal; a group's elements must be distinct")
         if not np.allclose(mats[0], np.eye(mats.shape[1]), atol=atol):
             raise GroupError(f"{name}: element 0 must be the identity matrix")
         table = np.empty((n, n), dtype=np.int64)
