@@ -126,6 +126,8 @@ def test_contract(name: str, training: bool) -> None:
     th.manual_seed(0)
     module = FACTORIES[name]()
     assert module.in_field is not None and module.out_field is not None
+    inner = [sub for sub in module.modules() if isinstance(sub, EquivariantModule)]
+    assert all(sub.in_field is not None and sub.out_field is not None for sub in inner)  # every part declares its types
     for sub in module.modules():  # random coefficients everywhere, biases included, so that nothing is zero by luck
         if isinstance(sub, EquivariantLinear | EquivariantConv2d) and sub.bias_coefficients is not None:
             nn.init.normal_(sub.bias_coefficients)

@@ -178,6 +178,7 @@ class MessagePassingExtractor(BaseFeaturesExtractor, EquivariantModule):
     ) -> tuple[nn.Sequential, int]:
         layers: list[nn.Module] = []
         size, rep_in, in_channels = view.shape[-1], action.channel_rep, 1
+        maps: ImageAction = action  # the action on the current feature maps
         for i, (c, k, s) in enumerate(zip(channels, kernels, strides)):
             conv = EquivariantConv2d(action.spatial, in_channels, c, k, s, rep_in=rep_in, basis_kind=basis)
             try:
@@ -185,8 +186,8 @@ class MessagePassingExtractor(BaseFeaturesExtractor, EquivariantModule):
             except ValueError as err:
                 raise ValueError(f"conv layer {i} of the message-passing encoder on {view.shape[-2:]} views: {err}") from err
             layers += [conv, activation_fn()]
-            size, rep_in, in_channels = conv.output_size(size), regular(action.group), c
-        return nn.Sequential(*layers, GlobalPool2d("max")), in_channels
+            size, rep_in, in_channels, maps = conv.output_size(size), regular(action.group), c, conv.out_field
+        return nn.Sequential(*layers, GlobalPool2d("max", field=maps)), in_channels
 
     @staticmethod
     def _equivariant_rounds(
