@@ -1,12 +1,12 @@
 """The Symmetrizer: exact orthonormal bases of equivariant weight spaces (pure numpy).
 
 The space of equivariant weights is ``{W : ρ_out(g) W = W ρ_in(g) for all g}``, the image of the symmetrizer
-``S(W) = 1/|G| Σ_g ρ_out(g)⁻¹ W ρ_in(g)``. The paper samples random W, symmetrises and takes an SVD; here the basis is
+``S(W) = 1/|G| Σ_g ρ_out(g)⁻¹ W ρ_in(g)``. The paper samples random W, symmetrizes and takes an SVD; here the basis is
 computed exactly and deterministically instead:
 
 * (signed) permutation representations (regular, permutation, image and filter actions): the weight entries
   ``(i, j)`` fall into orbits under ``g``; each orbit on which no element forces ``W[i, j] = -W[i, j]`` contributes
-  one basis matrix (the orbit's signed indicator, normalised). This is weight tying, exact, and linear in the number of
+  one basis matrix (the orbit's signed indicator, normalized). This is weight tying, exact, and linear in the number of
   weights.
 * any other representation: the eigenspace of eigenvalue 1 of the projector ``1/|G| Σ_g ρ_out(g) ⊗ ρ_in(g⁻¹)ᵀ``.
 
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from sb3_equivariant.group import GroupError
-from sb3_equivariant.representation import Representation, RepresentationError, _monomial_form, trivial
+from sb3_equivariant.representation_algebra import Representation, RepresentationError, _monomial_form, trivial
 
 RepLike = Representation | Sequence[np.ndarray] | np.ndarray
 
@@ -94,7 +94,7 @@ def nullspace_basis(rep_in: RepLike, rep_out: RepLike) -> np.ndarray:
 
 def random_basis(rep_in: RepLike, rep_out: RepLike, seed: int = 0) -> np.ndarray:
     """
-    The paper's "random" ablation: no symmetrisation, a random orthonormal basis of all ``d_out × d_in`` matrices.
+    The paper's "random" ablation: no symmetrization, a random orthonormal basis of all ``d_out × d_in`` matrices.
 
     Deterministic for a given ``seed`` (a private generator; the global RNG is untouched).
     """
@@ -306,22 +306,12 @@ def _random(d_in: int, d_out: int, seed: int) -> np.ndarray:
     return q.T.reshape(dim, d_out, d_in)
 
 
-def dimension_report(rep_in: Representation, rep_out: Representation) -> dict[str, int]:
-    """Basis sizes of every kind, for printing parameter counts."""
-    return {
-        "equivariant": len(equivariant_basis(rep_in, rep_out)),
-        "nullspace": len(nullspace_basis(rep_in, rep_out)),
-        "full": rep_in.dim * rep_out.dim,
-    }
-
-
 __all__ = [
     "BASIS_KINDS",
     "OrbitBasis",
     "basis",
     "bias_basis",
     "clear_cache",
-    "dimension_report",
     "equivariant_basis",
     "expected_dimension",
     "invariant_basis",

@@ -222,7 +222,7 @@ def test_weight_tying_layers_keep_no_dense_basis() -> None:
     head = EquivariantLinear(flat, regular(c2), 1, 512)
     for layer in [*convs, head]:
         assert layer.weight_basis is None
-        weight_entries = layer.rep_out.dim * layer.rep_in.dim
+        weight_entries = layer.block_rep_out.dim * layer.block_rep_in.dim
         buffer_entries = sum(b.numel() for b in layer.buffers())
         assert buffer_entries <= 3 * weight_entries, (layer, buffer_entries, weight_entries)  # owner, scale, bias
         layer.check_equivariance(atol=1e-5)
@@ -231,3 +231,27 @@ def test_weight_tying_layers_keep_no_dense_basis() -> None:
     sparse = symmetrizer.orbit_basis(small, regular(c2))
     assert sparse is not None
     np.testing.assert_array_equal(sparse.dense(), symmetrizer.equivariant_basis(small, regular(c2)))
+
+
+def test_conv_rep_in_is_the_channel_representation() -> None:
+    channel = trivial(C4, 2)
+    layer = EquivariantConv2d(rotation_action(), 3, 4, 3, rep_in=channel)
+    assert layer.rep_in == channel and layer.rep_out == regular(C4)
+    assert layer.patch_rep == layer.block_rep_in and layer.patch_rep.dim == 2 * 3 * 3
+    assert layer.in_planes == 3 * 2 and layer.fan_in == 3 * 2 * 3 * 3
+    with pytest.warns(DeprecationWarning, match="use rep_in"):
+        assert layer.channel_rep_in == channel
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: EquivariantLinear("regular", regular(C4)), "EquivariantLinear expects a sb3_equivariant Representation.*str"),
+        (lambda: EquivariantLinear(regular(C4), C4), "EquivariantLinear expects a sb3_equivariant Representation.*Group"),
+        (lambda: EquivariantConv2d(C4, 1, 2, 3), "EquivariantConv2d expects a SpatialAction first.*got Group"),
+        (lambda: GroupPool(C4, 2), "GroupPool expects a sb3_equivariant Representation"),
+    ],
+)
+def test_layers_name_the_expected_argument_type(make, match: str) -> None:
+    with pytest.raises(TypeError, match=match):
+        make()

@@ -11,7 +11,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from sb3_equivariant import SymmetryError, get_symmetry, make_symmetric_vec_env
 from sb3_equivariant.augmentation import SymmetricDictRolloutBuffer, SymmetricRolloutBuffer, SymmetryCallback
 from sb3_equivariant.multiagent import TRAFFIC_ID, WILDLIFE_ID, traffic_symmetry, wildlife_symmetry
-from sb3_equivariant.multiagent.policies import EquivariantMessagePassingPolicy, MessagePassingPolicy, neighbour_mask
+from sb3_equivariant.multiagent.policies import EquivariantMessagePassingPolicy, MessagePassingPolicy, neighbor_mask
 from sb3_equivariant.policies.common import count_parameters
 
 KWARGS = dict(n_steps=8, batch_size=8, n_epochs=1)
@@ -140,21 +140,21 @@ def test_communication_is_local(policy_class: type[MessagePassingPolicy], rounds
         other["view"][0, agent] = 1.0 - other["view"][0, agent]  # a completely different view of that agent
         return (_logits(model.policy, other) - base).abs().amax(dim=-1)[0]  # change of each agent's logits
 
-    assert changed(1)[0] > 1e-6  # a neighbour's view reaches agent 0
+    assert changed(1)[0] > 1e-6  # a neighbor's view reaches agent 0
     assert changed(2)[0] > 1e-6 if rounds == 2 else changed(2)[0] == 0  # two hops away: only with two rounds
     assert changed(3)[:3].max() == 0  # an agent out of everyone's reach influences no one
 
 
-def test_neighbour_mask_radius_and_torus() -> None:
+def test_neighbor_mask_radius_and_torus() -> None:
     positions = th.tensor([[[2.0, 0.0], [-2.0, 0.0], [0.0, 0.0]]])
     relative = positions[:, None] - positions[:, :, None]
     expected = th.tensor([[0, 0, 0], [0, 0, 0], [0, 0, 0.0]])
-    th.testing.assert_close(neighbour_mask(relative, 1.5)[0], expected)
-    th.testing.assert_close(neighbour_mask(relative, None)[0], 1 - th.eye(3))
+    th.testing.assert_close(neighbor_mask(relative, 1.5)[0], expected)
+    th.testing.assert_close(neighbor_mask(relative, None)[0], 1 - th.eye(3))
     env = _env(n_agents=3, n_envs=1)
     model = PPO(MessagePassingPolicy, env, policy_kwargs=dict(radius=1.5, period=5), **KWARGS)
     wrapped = model.policy.features_extractor.relative_positions(positions)  # on the 5x5 torus rows 2 and -2 touch
-    th.testing.assert_close(neighbour_mask(wrapped, 1.5)[0], th.tensor([[0, 1, 0], [1, 0, 0], [0, 0, 0.0]]))
+    th.testing.assert_close(neighbor_mask(wrapped, 1.5)[0], th.tensor([[0, 1, 0], [1, 0, 0], [0, 0, 0.0]]))
 
 
 def test_batched_over_envs_equals_one_by_one() -> None:
@@ -247,3 +247,11 @@ def test_zoo_stubs_build_on_plain_envs(method: str, env_id: str) -> None:
     assert isinstance(model.rollout_buffer, SymmetricDictRolloutBuffer) == (method == "augment_random")
     if method in ("equivariant", "nullspace"):
         assert model.policy.basis == method
+
+
+def test_neighbour_mask_is_a_deprecated_alias() -> None:
+    from sb3_equivariant.multiagent.policies import neighbour_mask
+
+    relative = th.randn(2, 3, 3, 2)
+    with pytest.warns(DeprecationWarning, match="use neighbor_mask"):
+        th.testing.assert_close(neighbour_mask(relative, 1.0), neighbor_mask(relative, 1.0))

@@ -88,11 +88,49 @@ def test_signed_permutation_convention() -> None:
         (lambda: permutation(C2, [[0, 1]]), "1 entries"),
         (lambda: direct_sum(regular(C2), regular(C4)), "different groups"),
         (lambda: from_generators(D4, {1: np.eye(2)}), "do not generate"),
+        # Float indices used to be truncated silently (1.9 -> 1, 0.2 -> 0).
+        (lambda: permutation(C2, [[0, 1], [1.9, 0.2]]), "integer indices, got 1.9"),
+        (lambda: signed_permutation(C2, {1: [0.5, 1]}, None), "integer indices, got 0.5"),
+        (lambda: Representation.from_monomial(C2, np.array([[0, 1], [1.5, 0]])), "integer indices, got 1.5"),
+        (lambda: copies(regular(C2), 0), "copies: n must be >= 1"),
     ],
 )
 def test_invalid_representations_raise(make, match: str) -> None:
     with pytest.raises(RepresentationError, match=match):
         make()
+
+
+def test_whole_float_indices_are_accepted() -> None:
+    assert permutation(C2, [[0.0, 1.0], [1.0, 0.0]]) == regular(C2)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: regular(4), "regular expects a sb3_equivariant Group.*got int"),
+        (lambda: regular("C4"), "regular expects a sb3_equivariant Group.*got str"),
+        (lambda: trivial("C2"), "trivial expects a sb3_equivariant Group"),
+        (lambda: trivial(C2, 2.0), "trivial: dim must be an int"),
+        (lambda: permutation("C2", [[0, 1], [1, 0]]), "permutation expects a sb3_equivariant Group"),
+        (lambda: Representation("C2", [np.eye(2)]), "Representation expects a sb3_equivariant Group"),
+        (lambda: direct_sum(regular(C2), 3), "direct_sum expects a sb3_equivariant Representation.*got int"),
+        (lambda: direct_sum([regular(C2), regular(C2)]), r"separate arguments: direct_sum\(\*reps\)"),
+        (lambda: tensor_product(regular(C2), "x"), "tensor_product expects a sb3_equivariant Representation"),
+        (lambda: copies(C2, 2), "copies expects a sb3_equivariant Representation.*got Group"),
+        (lambda: copies(regular(C2), "3"), "copies: n must be an int, got str"),
+    ],
+)
+def test_wrong_argument_types_name_the_expected_type(make, match: str) -> None:
+    with pytest.raises(TypeError, match=match):
+        make()
+
+
+def test_size_is_a_deprecated_name_of_the_group_order() -> None:
+    rep = regular(D4)
+    assert rep.dim == 8 and rep.group.order == 8
+    rep = trivial(D4, 3)
+    with pytest.warns(DeprecationWarning, match="rep.dim for the dimension"):
+        assert rep.size == 8 != rep.dim
 
 
 def test_pickle_and_equality() -> None:

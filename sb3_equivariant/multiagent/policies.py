@@ -1,8 +1,8 @@
 """Message-passing actor-critic policies for joint multi-agent envs (PPO, A2C), equivariant or standard.
 
 Every agent encodes its local image with a CNN (two convolutions, a global max pool), then ``rounds`` rounds of
-message passing update each agent's features from its own features and the sum, over the neighbours within
-``radius``, of a message computed from the neighbour's relative position and features. A per-agent head gives the
+message passing update each agent's features from its own features and the sum, over the neighbors within
+``radius``, of a message computed from the neighbor's relative position and features. A per-agent head gives the
 agent's action logits (SB3's ``MultiDiscrete`` distribution sums the agents' log-probabilities: the joint-ratio PPO of
 van der Pol et al., 2022) and the value is the mean of per-agent values (invariant to any permutation of agents).
 Everything is batched over envs, agents and agent pairs: no Python loop runs per agent.
@@ -15,6 +15,7 @@ architecture with plain layers.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,8 +31,9 @@ from sb3_equivariant.envs.discovery import constructing_algorithm, resolve_symme
 from sb3_equivariant.envs.structured import AgentAction, DictAction
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import EquivariantConv2d, EquivariantLinear, GlobalPool2d
+from sb3_equivariant.nn.base import EquivariantModule, export_children, export_plain
 from sb3_equivariant.policies.common import DEFAULT_SIZING, default_width, init_module
-from sb3_equivariant.representation import ImageAction, Representation, copies, direct_sum, regular, trivial
+from sb3_equivariant.representation import ImageAction, Representation, copies, direct_sum, regular, tensor_product, trivial
 
 VIEW_KEY, POSITION_KEY = "view", "position"
 
@@ -51,7 +53,7 @@ def _agent_spaces(observation_space: spaces.Space) -> tuple[spaces.Box, spaces.B
     return view, position
 
 
-def neighbour_mask(relative: th.Tensor, radius: float | None) -> th.Tensor:
+def neighbor_mask(relative: th.Tensor, radius: float | None) -> th.Tensor:
     """
     ``mask[..., i, j]`` = 1 when agent ``j`` is within ``radius`` of agent ``i`` (Euclidean, ``j != i``); all other
     agents when ``radius`` is ``None``.
@@ -66,15 +68,24 @@ def neighbour_mask(relative: th.Tensor, radius: float | None) -> th.Tensor:
     return ((relative.norm(dim=-1) <= radius) & others).to(relative.dtype)
 
 
-class MessagePassingExtractor(BaseFeaturesExtractor):
+def neighbour_mask(relative: th.Tensor, radius: float | None) -> th.Tensor:
+    """Deprecated British spelling of :func:`neighbor_mask`."""
+    warnings.warn("neighbour_mask is deprecated: use neighbor_mask", DeprecationWarning, stacklevel=2)
+    return neighbor_mask(relative, radius)
+
+
+class MessagePassingExtractor(BaseFeaturesExtractor, EquivariantModule):
     """
     The shared trunk: per-agent CNN encoder and ``rounds`` rounds of message passing; output ``[B, n_agents · F]``
     (agent-major), with ``F = agent_features``.
 
     With a ``symmetry`` every layer is equivariant: the encoder lifts the view to regular channels of the group and
     max-pools over space; a message is an equivariant map from (relative position in the positions' representation,
-    neighbour features in regular channels) to regular channels; the update maps (own features, summed messages) to
+    neighbor features in regular channels) to regular channels; the update maps (own features, summed messages) to
     regular channels. Without one the layers are plain, with widths in units.
+
+    Declared types (with a symmetry): the symmetry's ``DictAction`` in; out, every agent's features as copies of the
+    regular representation, agent-major, moved between agents as the symmetry permutes them.
 
     :param observation_space: ``Dict`` with ``"view"`` ``(n_agents, C, H, W)`` and ``"position"`` ``(n_agents, d)``.
     :param channels: the two convolutions' output channels (regular copies when equivariant).
@@ -115,6 +126,7 @@ class MessagePassingExtractor(BaseFeaturesExtractor):
         self.radius, self.period, self.rounds = radius, period, rounds
         self.symmetry = symmetry
         self.field: Representation | None = None
+        self.in_field = self.out_field = None
         if symmetry is None:
             encoder, width = self._plain_encoder(view, channels, kernel_sizes, strides, activation_fn)
             messages, updates = self._plain_rounds(position.shape[1], width, hidden, rounds)
@@ -122,11 +134,15 @@ class MessagePassingExtractor(BaseFeaturesExtractor):
         else:
             view_action, position_rep = _symmetry_parts(symmetry)
             self.field = regular(symmetry.group)
+            self.in_field = symmetry.obs_action
             encoder, width = self._equivariant_encoder(view, view_action, channels, kernel_sizes, strides, activation_fn, basis)
             messages, updates = self._equivariant_rounds(position_rep, width, hidden, rounds, basis)
             out_width = hidden if rounds else width
         self.out_channels = out_width
         self.agent_features = out_width * (1 if self.field is None else self.field.dim)
+        if symmetry is not None and self.field is not None:
+            agents = _agent_permutation(symmetry) or trivial(symmetry.group, self.n_agents)
+            self.out_field = tensor_product(agents, copies(self.field, out_width))
         super().__init__(observation_space, features_dim=self.n_agents * self.agent_features)
         self.encoder, self.messages, self.updates = encoder, messages, updates
         self.activation = activation_fn()
@@ -163,6 +179,7 @@ class MessagePassingExtractor(BaseFeaturesExtractor):
     ) -> tuple[nn.Sequential, int]:
         layers: list[nn.Module] = []
         size, rep_in, in_channels = view.shape[-1], action.channel_rep, 1
+        maps: ImageAction = action  # the action on the current feature maps
         for i, (c, k, s) in enumerate(zip(channels, kernels, strides)):
             conv = EquivariantConv2d(action.spatial, in_channels, c, k, s, rep_in=rep_in, basis_kind=basis)
             try:
@@ -170,8 +187,8 @@ class MessagePassingExtractor(BaseFeaturesExtractor):
             except ValueError as err:
                 raise ValueError(f"conv layer {i} of the message-passing encoder on {view.shape[-2:]} views: {err}") from err
             layers += [conv, activation_fn()]
-            size, rep_in, in_channels = conv.output_size(size), regular(action.group), c
-        return nn.Sequential(*layers, GlobalPool2d("max")), in_channels
+            size, rep_in, in_channels, maps = conv.output_size(size), regular(action.group), c, conv.out_field
+        return nn.Sequential(*layers, GlobalPool2d("max", field=maps)), in_channels
 
     @staticmethod
     def _equivariant_rounds(
@@ -180,7 +197,7 @@ class MessagePassingExtractor(BaseFeaturesExtractor):
         reg = regular(position_rep.group)
         messages, updates = nn.ModuleList(), nn.ModuleList()
         for _ in range(rounds):
-            pair = direct_sum(position_rep, copies(reg, width))  # [relative position, neighbour features]
+            pair = direct_sum(position_rep, copies(reg, width))  # [relative position, neighbor features]
             messages.append(EquivariantLinear(pair, reg, 1, hidden, basis_kind=basis))
             updates.append(EquivariantLinear(reg, reg, width + hidden, hidden, basis_kind=basis))
             width = hidden
@@ -199,12 +216,30 @@ class MessagePassingExtractor(BaseFeaturesExtractor):
         batch, n = view.shape[:2]
         features = self.encoder(view.flatten(0, 1)).unflatten(0, (batch, n))  # [B, n, F]
         relative = self.relative_positions(position)
-        mask = neighbour_mask(relative, self.radius).unsqueeze(-1)  # [B, n, n, 1]
+        mask = neighbor_mask(relative, self.radius).unsqueeze(-1)  # [B, n, n, 1]
         for message, update in zip(self.messages, self.updates):
             pair = th.cat([relative, features[:, None, :, :].expand(batch, n, n, -1)], dim=-1)
             received = (self.activation(message(pair)) * mask).sum(dim=2)  # [B, n, hidden]
             features = self.activation(update(th.cat([features, received], dim=-1)))
         return features.flatten(1)
+
+    def export(self) -> MessagePassingExtractor:
+        """A copy with plain layers (``nn.Conv2d`` / ``nn.Linear``): the standard network with the same outputs."""
+        exported = export_children(self)
+        exported.symmetry = exported.in_field = exported.out_field = None
+        return exported
+
+    def example_input(self, batch_size: int = 2) -> dict[str, th.Tensor]:
+        view, position = _agent_spaces(self._observation_space)
+        # Distinct random positions: ties in the neighbor radius would make the check depend on rounding.
+        return {VIEW_KEY: th.rand(batch_size, *view.shape), POSITION_KEY: th.randn(batch_size, *position.shape) * 3}
+
+
+def _agent_permutation(symmetry: Symmetry) -> Representation | None:
+    """How the symmetry permutes the agents (``None``: agents stay put)."""
+    obs = symmetry.obs_action
+    view = obs.actions.get(VIEW_KEY) if isinstance(obs, DictAction) else None
+    return view.agents if isinstance(view, AgentAction) else None
 
 
 def _symmetry_parts(symmetry: Symmetry) -> tuple[ImageAction, Representation]:
@@ -225,10 +260,13 @@ def _symmetry_parts(symmetry: Symmetry) -> tuple[ImageAction, Representation]:
     return view.item, position.item
 
 
-class AgentwiseHead(nn.Module):
+class AgentwiseHead(EquivariantModule):
     """
     Apply ``head`` to every agent's features: ``[B, n · F] -> [B, n · out]`` (agent-major, SB3's ``MultiDiscrete``
     logits layout), or with ``pool`` the mean over agents ``[B, out]`` (values: invariant to permuting the agents).
+
+    Declared types (when ``head`` is an equivariant layer on vectors): ``n`` copies of the head's input and output
+    representations (the mean over agents: the head's output).
 
     :param head: the per-agent layer.
     :param n_agents: number of agents.
@@ -238,10 +276,25 @@ class AgentwiseHead(nn.Module):
     def __init__(self, head: nn.Module, n_agents: int, pool: bool = False):
         super().__init__()
         self.head, self.n_agents, self.pool = head, n_agents, pool
+        self.in_field = self.out_field = None
+        if isinstance(head, EquivariantModule):
+            head_in, head_out = head.in_field, head.out_field
+            if isinstance(head_in, Representation) and isinstance(head_out, Representation):
+                self.in_field = copies(head_in, n_agents)
+                self.out_field = head_out if pool else copies(head_out, n_agents)
 
     def forward(self, latent: th.Tensor) -> th.Tensor:
         out = self.head(latent.unflatten(-1, (self.n_agents, -1)))
         return out.mean(dim=-2) if self.pool else out.flatten(-2)
+
+    def export(self) -> AgentwiseHead:
+        """The same head around the plain export of ``head``."""
+        return AgentwiseHead(export_plain(self.head), self.n_agents, self.pool)
+
+    def example_input(self, batch_size: int = 2) -> th.Tensor:
+        if not isinstance(self.in_field, Representation):
+            raise TypeError("AgentwiseHead around a plain head declares no input type: build it around an equivariant layer")
+        return th.randn(batch_size, self.in_field.dim)
 
 
 class MessagePassingPolicy(ActorCriticPolicy):
@@ -415,5 +468,6 @@ __all__ = [
     "EquivariantMessagePassingPolicy",
     "MessagePassingExtractor",
     "MessagePassingPolicy",
+    "neighbor_mask",
     "neighbour_mask",
 ]

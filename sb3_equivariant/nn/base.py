@@ -1,28 +1,115 @@
-"""Shared machinery of the equivariant layers: coefficients over a fixed basis, the eval-mode weight cache, checks."""
+"""
+The contract of every equivariant module (:class:`EquivariantModule`) and the shared machinery of the layers whose
+weight is a combination of a fixed basis (:class:`BasisLayer`): coefficients, the eval-mode weight cache, init.
+"""
 
 from __future__ import annotations
 
+import copy
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import torch as th
 from torch import nn
 
+from sb3_equivariant.group import Group
 from sb3_equivariant.representation import ImageAction, Representation
+from sb3_equivariant.representation_algebra import require_representation
 from sb3_equivariant.symmetrizer import BASIS_KINDS, basis, bias_basis, orbit_basis
 
-FieldType = Representation | ImageAction
+
+@runtime_checkable
+class GroupAction(Protocol):
+    """Anything a group acts on by ``transform(x, g)``: image actions, structured (per-agent, ``Dict``) actions."""
+
+    @property
+    def group(self) -> Group: ...
+
+    def transform(self, x: Any, g: int) -> Any: ...
 
 
-def act(field: FieldType, x: th.Tensor, g: int) -> th.Tensor:
-    """Transform a feature tensor by element ``g``: vectors ``[..., d]`` or images ``[..., C, H, W]``."""
-    if isinstance(field, ImageAction):
-        return field.transform(x, g)
-    return field.apply(x, g)
+#: The type of a module's input or output (escnn's "field type"): a representation on the last axis of vectors, an
+#: action on images ``[..., C, H, W]``, or any other :class:`GroupAction` (e.g. a ``DictAction`` on dict observations).
+FieldType = Representation | ImageAction | GroupAction
 
 
-class BasisLayer(nn.Module):
+def act(field: FieldType, x: Any, g: int) -> Any:
+    """Transform a feature tensor (or a dict of tensors) by element ``g`` of the field's group."""
+    if isinstance(field, Representation):
+        return field.apply(x, g)
+    return field.transform(x, g)
+
+
+class EquivariantModule(nn.Module, ABC):
+    """
+    The contract of every equivariant layer and features extractor (as escnn's ``EquivariantModule``):
+
+    * ``in_field`` / ``out_field``: the declared types of the input and the output (:data:`FieldType`), so that
+      ``module(act(in_field, x, g)) == act(out_field, module(x), g)`` for every group element ``g``;
+    * :meth:`check_equivariance`: that identity measured over every group element (float32, error <= 1e-5);
+    * :meth:`export`: a plain torch module (no representations, no basis) with the same outputs;
+    * :meth:`example_input`: a random input of the declared type, used by the check.
+
+    Modules that can also be built without a symmetry (the standard networks of a comparison) leave both fields
+    ``None`` then; :meth:`check_equivariance` refuses such an instance with a clear error.
+    """
+
+    in_field: FieldType | None
+    out_field: FieldType | None
+
+    @abstractmethod
+    def example_input(self, batch_size: int = 2) -> Any:
+        """A random input batch of the declared input type."""
+
+    @abstractmethod
+    def export(self) -> nn.Module:
+        """A plain torch module with the same outputs (equivariant layers replaced by dense torch layers)."""
+
+    def check_equivariance(self, x: Any = None, atol: float | None = 1e-5) -> float:
+        """
+        Max error ``|f(g·x) − g·f(x)|`` over every group element.
+
+        :param x: an input batch; default :meth:`example_input`.
+        :param atol: raise ``AssertionError`` naming the worst element when the error exceeds it (``None``: never).
+        :return: the maximum error.
+        """
+        if self.in_field is None or self.out_field is None:
+            raise TypeError(
+                f"{type(self).__name__} was built without a symmetry (a standard network): it declares no input/output "
+                "field to check; build it with a symmetry (or field) to get an equivariant module"
+            )
+        return check_equivariance(self, self.example_input() if x is None else x, self.in_field, self.out_field, atol=atol)
+
+
+def export_plain(module: nn.Module) -> nn.Module:
+    """``module``'s export if it is an :class:`EquivariantModule`, else :func:`export_children` of it."""
+    if isinstance(module, EquivariantModule):
+        return module.export()
+    return export_children(module)
+
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def export_children(module: ModuleT) -> ModuleT:
+    """A copy of ``module`` in which every :class:`EquivariantModule` below it is replaced by its export."""
+    exported = copy.deepcopy(module)
+    _replace_equivariant_children(exported)
+    return exported
+
+
+def _replace_equivariant_children(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, EquivariantModule):
+            setattr(module, name, child.export())
+        else:
+            _replace_equivariant_children(child)
+
+
+class BasisLayer(EquivariantModule):
     """
     Base of every layer whose weight is a linear combination of a fixed basis.
 
@@ -37,11 +124,12 @@ class BasisLayer(nn.Module):
     target-network updates all invalidate it). Bases and the cache
     are not part of the ``state_dict``: a module saved in one mode loads strictly in the other.
 
-    :param rep_in: representation on one input channel block (``r_in`` may include the filter's spatial positions).
-    :param rep_out: representation on one output channel block.
+    :param block_rep_in: representation on one input block of the weight: one channel's features for a linear layer,
+        one channel's ``k × k`` patch for a convolution (stored as ``block_rep_in``).
+    :param block_rep_out: representation on one output block of the weight (stored as ``block_rep_out``).
     :param in_channels: number of input blocks.
     :param out_channels: number of output blocks.
-    :param bias: add a bias from the invariant subspace of ``rep_out`` (nothing if that subspace is empty).
+    :param bias: add a bias from the invariant subspace of ``block_rep_out`` (nothing if that subspace is empty).
     :param basis_kind: ``"equivariant"`` (default), or the paper's ablations ``"nullspace"`` / ``"random"``.
     :param seed: seed of the random basis (``basis_kind="random"`` only).
     """
@@ -55,8 +143,8 @@ class BasisLayer(nn.Module):
 
     def __init__(
         self,
-        rep_in: Representation,
-        rep_out: Representation,
+        block_rep_in: Representation,
+        block_rep_out: Representation,
         in_channels: int,
         out_channels: int,
         bias: bool = True,
@@ -64,19 +152,21 @@ class BasisLayer(nn.Module):
         seed: int = 0,
     ):
         super().__init__()
+        require_representation(block_rep_in, type(self).__name__)
+        require_representation(block_rep_out, type(self).__name__)
         if basis_kind not in BASIS_KINDS:
             raise ValueError(f"unknown basis {basis_kind!r}; choose one of {BASIS_KINDS}")
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"channels must be >= 1, got in_channels={in_channels}, out_channels={out_channels}")
-        sparse = orbit_basis(rep_in, rep_out) if basis_kind == "equivariant" else None
-        dense = None if sparse is not None else basis(basis_kind, rep_in, rep_out, seed)
+        sparse = orbit_basis(block_rep_in, block_rep_out) if basis_kind == "equivariant" else None
+        dense = None if sparse is not None else basis(basis_kind, block_rep_in, block_rep_out, seed)
         self.basis_size = sparse.size if sparse is not None else len(dense)  # type: ignore[arg-type]
         if self.basis_size == 0:
             raise ValueError(
-                f"no {basis_kind} linear map exists from {rep_in} to {rep_out}: the basis is empty "
+                f"no {basis_kind} linear map exists from {block_rep_in} to {block_rep_out}: the basis is empty "
                 "(e.g. nothing maps invariant inputs to sign-flipping outputs)"
             )
-        self.rep_in, self.rep_out = rep_in, rep_out
+        self.block_rep_in, self.block_rep_out = block_rep_in, block_rep_out
         self.in_channels, self.out_channels = in_channels, out_channels
         self.basis_kind = basis_kind
         if sparse is not None:
@@ -90,7 +180,7 @@ class BasisLayer(nn.Module):
             self.register_buffer("_basis_scale", None, persistent=False)
             self.register_buffer("weight_basis", th.as_tensor(np.array(dense), dtype=th.float32), persistent=False)
         self.coefficients = nn.Parameter(th.empty(out_channels, self.basis_size, in_channels))
-        b_basis = bias_basis(basis_kind, rep_out, seed) if bias else np.zeros((0, rep_out.dim))
+        b_basis = bias_basis(basis_kind, block_rep_out, seed) if bias else np.zeros((0, block_rep_out.dim))
         self.register_buffer("bias_basis", th.as_tensor(np.array(b_basis), dtype=th.float32), persistent=False)
         self.bias_coefficients = nn.Parameter(th.zeros(out_channels, len(b_basis))) if len(b_basis) else None
         self._cache: tuple[tuple[th.Tensor, ...], th.Tensor, th.Tensor | None] | None = None
@@ -98,14 +188,14 @@ class BasisLayer(nn.Module):
 
     @property
     def fan_in(self) -> int:
-        return self.in_channels * self.rep_in.dim
+        return self.in_channels * self.block_rep_in.dim
 
     def reset_parameters(self, gain: float = math.sqrt(2)) -> None:
         """
         Variance-preserving init over the basis: each dense weight entry has, on average, variance ``gain² / fan_in``
         (He for ``gain=√2``), whatever the basis size. Bias coefficients start at zero, as in SB3.
         """
-        std = gain * math.sqrt(self.rep_out.dim * self.rep_in.dim / (self.basis_size * self.fan_in))
+        std = gain * math.sqrt(self.block_rep_out.dim * self.block_rep_in.dim / (self.basis_size * self.fan_in))
         with th.no_grad():
             self.coefficients.normal_(0.0, std)
             if self.bias_coefficients is not None:
@@ -113,7 +203,7 @@ class BasisLayer(nn.Module):
 
     def _build_weight(self) -> th.Tensor:
         co, ci = self.out_channels, self.in_channels
-        r_out, r_in = self.rep_out.dim, self.rep_in.dim
+        r_out, r_in = self.block_rep_out.dim, self.block_rep_in.dim
         if self._basis_owner is not None and self._basis_scale is not None:
             # W[o, r, i, s] = scale[r, s] · coef[o, owner[r, s], i]: one gather along the basis axis
             tied = self.coefficients.index_select(1, self._basis_owner).view(co, r_out, r_in, ci) * self._basis_scale
@@ -155,26 +245,12 @@ class BasisLayer(nn.Module):
         assert self._cache is not None
         return self._cache[1], self._cache[2]
 
-    def check_equivariance(self, x: th.Tensor | None = None, atol: float = 1e-5) -> float:
-        """Max error ``|f(g·x) − g·f(x)|`` over every group element on ``x`` (random input if not given)."""
-        if x is None:
-            x = self.example_input()
-        return check_equivariance(self, x, self.in_field, self.out_field, atol=atol)
-
-    def example_input(self, batch_size: int = 4) -> th.Tensor:
-        """A random input batch of the right shape."""
-        raise NotImplementedError
-
-    def export(self) -> nn.Module:
-        """The plain torch layer (dense weight) with the same outputs."""
-        raise NotImplementedError
-
 
 def check_equivariance(
     module: nn.Module,
-    x: th.Tensor,
-    in_transform: FieldType | Callable[[th.Tensor, int], th.Tensor],
-    out_transform: FieldType | Callable[[th.Tensor, int], th.Tensor],
+    x: Any,
+    in_transform: FieldType | Callable[[Any, int], Any],
+    out_transform: FieldType | Callable[[Any, int], Any] | tuple[Any, ...],
     elements: Sequence[int] | None = None,
     atol: float | None = None,
 ) -> float:
@@ -182,30 +258,45 @@ def check_equivariance(
     Max absolute error of ``module(in(g)·x) − out(g)·module(x)`` over the group elements.
 
     :param module: any module (a layer, a whole network, a policy's sub-network).
-    :param x: an input batch.
-    :param in_transform: how ``g`` acts on inputs: a representation / image action, or a callable ``(x, g) -> x'``.
-    :param out_transform: how ``g`` acts on outputs (a trivial representation for invariant outputs).
+    :param x: an input batch (a tensor, or a dict of tensors for a ``DictAction``).
+    :param in_transform: how ``g`` acts on inputs: a field type (:data:`FieldType`), or a callable ``(x, g) -> x'``.
+    :param out_transform: how ``g`` acts on outputs (a trivial representation for invariant outputs); for a module
+        returning (nested) tuples, the same nesting of transforms.
     :param elements: elements to check; default all elements of the group of the given field types.
     :param atol: if given, raise ``AssertionError`` naming the worst element when the error exceeds it.
     :return: the maximum error.
     """
     apply_in = _as_callable(in_transform)
-    apply_out = _as_callable(out_transform)
     if elements is None:
-        field = in_transform if isinstance(in_transform, (Representation, ImageAction)) else out_transform
-        if not isinstance(field, (Representation, ImageAction)):
+        fields = [t for t in (in_transform, *_leaves(out_transform)) if _is_field(t)]
+        if not fields:
             raise ValueError("pass `elements` when both transforms are callables")
-        elements = list(field.group.elements)
+        elements = list(fields[0].group.elements)  # type: ignore[attr-defined]
     with th.no_grad():
         y = module(x)
-        errors = {g: float((module(apply_in(x, g)) - apply_out(y, g)).abs().max()) for g in elements}
+        errors = {g: _max_error(module(apply_in(x, g)), out_transform, y, g) for g in elements}
     worst = max(errors, key=errors.__getitem__)
     if atol is not None and errors[worst] > atol:
         raise AssertionError(f"{type(module).__name__} is not equivariant: error {errors[worst]:.3g} at element {worst}")
     return errors[worst]
 
 
-def _as_callable(t: FieldType | Callable[[th.Tensor, int], th.Tensor]) -> Callable[[th.Tensor, int], th.Tensor]:
-    if isinstance(t, (Representation, ImageAction)):
-        return lambda x, g: act(t, x, g)
-    return t
+def _leaves(transform: object) -> list[object]:
+    return [leaf for t in transform for leaf in _leaves(t)] if isinstance(transform, tuple) else [transform]
+
+
+def _max_error(moved: Any, transform: Any, y: Any, g: int) -> float:
+    """``max |moved − transform(g)·y|`` over the (nested tuple) outputs."""
+    if isinstance(transform, tuple):
+        return max(_max_error(m, t, o, g) for m, t, o in zip(moved, transform, y, strict=True))
+    return float((moved - _as_callable(transform)(y, g)).abs().max())
+
+
+def _is_field(t: object) -> bool:
+    return isinstance(t, (Representation, GroupAction))
+
+
+def _as_callable(t: FieldType | Callable[[Any, int], Any]) -> Callable[[Any, int], Any]:
+    if _is_field(t):
+        return lambda x, g: act(t, x, g)  # type: ignore[arg-type]
+    return t  # type: ignore[return-value]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch as th
 import torch.nn.functional as F
 from torch import nn
@@ -35,6 +37,9 @@ class EquivariantConv2d(BasisLayer):
     :param seed: seed of the random basis.
     """
 
+    in_field: ImageAction
+    out_field: ImageAction
+
     def __init__(
         self,
         spatial: SpatialAction,
@@ -49,23 +54,38 @@ class EquivariantConv2d(BasisLayer):
         basis_kind: str = "equivariant",
         seed: int = 0,
     ):
+        if not isinstance(spatial, SpatialAction):
+            raise TypeError(
+                f"EquivariantConv2d expects a SpatialAction first (e.g. flip_action('vertical'), rotation_action()), "
+                f"got {type(spatial).__name__}"
+            )
         rep_in = regular(spatial.group) if rep_in is None else rep_in
         rep_out = regular(spatial.group) if rep_out is None else rep_out
         patch = ImageAction(spatial, rep_in).as_representation(kernel_size, kernel_size)
         super().__init__(patch, rep_out, in_channels, out_channels, bias, basis_kind, seed)
         self.spatial = spatial
-        self.channel_rep_in, self.kernel_size, self.stride, self.padding = rep_in, kernel_size, stride, padding
+        # rep_in / rep_out act on one channel block of the feature maps, as the arguments; the filter basis is over
+        # block_rep_in, one channel block's k × k patch (rep_in ⊗ the spatial action on the patch).
+        self.rep_in, self.rep_out = rep_in, rep_out
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.in_field = ImageAction(spatial, copies(rep_in, in_channels))
         self.out_field = ImageAction(spatial, copies(rep_out, out_channels))
         self._moved_axes = spatial.moved_axes()
 
     @property
-    def fan_in(self) -> int:
-        return self.in_channels * self.rep_in.dim  # rep_in is the patch: channels × k × k
+    def patch_rep(self) -> Representation:
+        """The representation on one input channel block's ``k × k`` patch, over which the filter basis is built."""
+        return self.block_rep_in
+
+    @property
+    def channel_rep_in(self) -> Representation:
+        """Deprecated alias of :attr:`rep_in` (``rep_in`` was the patch representation before; see :attr:`patch_rep`)."""
+        warnings.warn("EquivariantConv2d.channel_rep_in is deprecated: use rep_in", DeprecationWarning, stacklevel=2)
+        return self.rep_in
 
     @property
     def in_planes(self) -> int:
-        return self.in_channels * self.channel_rep_in.dim
+        return self.in_channels * self.rep_in.dim
 
     @property
     def out_planes(self) -> int:
@@ -111,7 +131,7 @@ class EquivariantConv2d(BasisLayer):
 
     def extra_repr(self) -> str:
         return (
-            f"{self.spatial.name}: {self.channel_rep_in.name} x{self.in_channels} -> {self.rep_out.name} x{self.out_channels}, "
+            f"{self.spatial.name}: {self.rep_in.name} x{self.in_channels} -> {self.rep_out.name} x{self.out_channels}, "
             f"kernel={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
             f"basis={self.basis_kind}({self.basis_size})"
         )

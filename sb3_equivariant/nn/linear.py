@@ -27,6 +27,9 @@ class EquivariantLinear(BasisLayer):
     :param seed: seed of the random basis.
     """
 
+    in_field: Representation
+    out_field: Representation
+
     def __init__(
         self,
         rep_in: Representation,
@@ -38,6 +41,7 @@ class EquivariantLinear(BasisLayer):
         seed: int = 0,
     ):
         super().__init__(rep_in, rep_out, in_channels, out_channels, bias, basis_kind, seed)
+        self.rep_in, self.rep_out = rep_in, rep_out
         self.in_features = in_channels * rep_in.dim
         self.out_features = out_channels * rep_out.dim
         self.in_field = copies(rep_in, in_channels)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from typing import Any
@@ -16,7 +15,8 @@ from torch import nn
 
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import BasisLayer, EquivariantLinear
-from sb3_equivariant.representation import ImageAction, Representation, regular, tensor_product, trivial
+from sb3_equivariant.nn.base import EquivariantModule, export_children, export_plain
+from sb3_equivariant.representation import ImageAction, Representation, copies, regular, tensor_product, trivial
 
 #: How default widths are read when ``net_arch`` / ``channels`` are not given (see :func:`default_width`).
 SIZINGS = ("channels", "parameters", "units")
@@ -38,32 +38,43 @@ def extractor_kwargs(
     The CNN's sizing is written out (default :data:`DEFAULT_SIZING`) so that a saved model rebuilds the same widths even if
     the default changes.
     """
-    from sb3_equivariant.policies.extractors import EquivariantCnnExtractor
+    from sb3_equivariant.policies.extractors import EquivariantCnnExtractor, EquivariantFeaturesExtractor
 
     kwargs = dict(features_extractor_kwargs or {})
-    if features_extractor_class is not FlattenExtractor:
+    if not isinstance(features_extractor_class, type) or not issubclass(features_extractor_class, BaseFeaturesExtractor):
+        raise TypeError(f"features_extractor_class must be a features extractor class, got {features_extractor_class!r}")
+    if issubclass(features_extractor_class, EquivariantFeaturesExtractor):
         kwargs.setdefault("symmetry", symmetry)
         kwargs.setdefault("basis", basis)
-    if isinstance(features_extractor_class, type) and issubclass(features_extractor_class, EquivariantCnnExtractor):
+    elif features_extractor_class is not FlattenExtractor:
+        raise SymmetryError(_not_equivariant(features_extractor_class.__name__))
+    if issubclass(features_extractor_class, EquivariantCnnExtractor):
         kwargs.setdefault("sizing", sizing or DEFAULT_SIZING)
     return kwargs
+
+
+def _not_equivariant(name: str) -> str:
+    return (
+        f"{name} is not an equivariant features extractor: use SB3's FlattenExtractor (vector or image observations "
+        "flattened), EquivariantCnnExtractor, or a subclass of sb3_equivariant.policies.extractors."
+        "EquivariantFeaturesExtractor (it declares in_field, out_rep and out_channels)"
+    )
 
 
 def features_field(
     features_extractor: BaseFeaturesExtractor, symmetry: Symmetry, observation_space: spaces.Space
 ) -> tuple[Representation, int]:
     """
-    The representation (per channel) and channel count of the extractor's output features. Equivariant extractors
-    declare ``out_rep`` / ``out_channels``; SB3's FlattenExtractor passes the observation through flattened.
+    The representation (per channel) and channel count of the extractor's output features: declared by an
+    :class:`~sb3_equivariant.policies.extractors.EquivariantFeaturesExtractor`; SB3's ``FlattenExtractor`` passes the
+    observation through flattened. Any other extractor is refused.
     """
-    out_rep = getattr(features_extractor, "out_rep", None)
-    if isinstance(out_rep, Representation):
-        return out_rep, int(features_extractor.out_channels)  # type: ignore[arg-type]
-    if type(features_extractor).__name__ != "FlattenExtractor":
-        raise SymmetryError(
-            f"{type(features_extractor).__name__} is not equivariant: use FlattenExtractor, EquivariantCnnExtractor, or "
-            "an extractor that declares out_rep and out_channels"
-        )
+    from sb3_equivariant.policies.extractors import EquivariantFeaturesExtractor
+
+    if isinstance(features_extractor, EquivariantFeaturesExtractor):
+        return features_extractor.out_rep, features_extractor.out_channels
+    if type(features_extractor) is not FlattenExtractor:  # a subclass may change what the features are
+        raise SymmetryError(_not_equivariant(type(features_extractor).__name__))
     action = symmetry.obs_action
     if isinstance(action, ImageAction):
         c_first = action.layout == "CHW"
@@ -159,10 +170,13 @@ def equivariant_mlp(
     return nn.Sequential(*layers), rep, channels
 
 
-class EquivariantMlpExtractor(nn.Module):
+class EquivariantMlpExtractor(EquivariantModule):
     """
     SB3's ``MlpExtractor`` with equivariant layers: separate policy and value networks of regular channels
     (pointwise activations commute with permutations, so any activation keeps them equivariant).
+
+    Declared types: ``in_channels`` copies of ``rep_in`` in; out, the pair (policy latent, value latent), each copies
+    of its last layer's representation.
 
     :param rep_in: representation of one input feature channel.
     :param in_channels: number of input channels.
@@ -186,6 +200,11 @@ class EquivariantMlpExtractor(nn.Module):
         self.value_net, self.rep_vf, self.channels_vf = equivariant_mlp(rep_in, in_channels, net_arch["vf"], activation_fn, basis)
         self.latent_dim_pi = self.rep_pi.dim * self.channels_pi
         self.latent_dim_vf = self.rep_vf.dim * self.channels_vf
+        self.in_field: Representation | None = copies(rep_in, in_channels)
+        self.out_field: tuple[Representation, Representation] | None = (  # type: ignore[assignment]
+            copies(self.rep_pi, self.channels_pi),
+            copies(self.rep_vf, self.channels_vf),
+        )
 
     def forward(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         return self.forward_actor(features), self.forward_critic(features)
@@ -195,6 +214,16 @@ class EquivariantMlpExtractor(nn.Module):
 
     def forward_critic(self, features: th.Tensor) -> th.Tensor:
         return self.value_net(features)
+
+    def export(self) -> EquivariantMlpExtractor:
+        """A copy with plain ``nn.Linear`` layers."""
+        exported = export_children(self)
+        exported.in_field = exported.out_field = None
+        return exported
+
+    def example_input(self, batch_size: int = 2) -> th.Tensor:
+        assert self.in_field is not None
+        return th.randn(batch_size, self.in_field.dim)
 
 
 def action_output_rep(symmetry: Symmetry, action_space: spaces.Space) -> Representation:
@@ -237,20 +266,8 @@ def action_std_orbits(action_rep: Representation) -> th.Tensor:
 
 
 def export_module(module: nn.Module) -> nn.Module:
-    """A copy of ``module`` in which every equivariant layer is replaced by its plain torch equivalent."""
-    if isinstance(module, BasisLayer):
-        return module.export().eval()
-    exported = copy.deepcopy(module)
-    _replace_basis_layers(exported)
-    return exported.eval()
-
-
-def _replace_basis_layers(module: nn.Module) -> None:
-    for name, child in module.named_children():
-        if isinstance(child, BasisLayer):
-            setattr(module, name, child.export())
-        else:
-            _replace_basis_layers(child)
+    """A copy of ``module`` in which every equivariant module is replaced by its plain torch export, in eval mode."""
+    return export_plain(module).eval()
 
 
 class ObsPreprocessor(nn.Module):

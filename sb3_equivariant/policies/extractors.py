@@ -1,4 +1,4 @@
-"""Equivariant features extractors for image observations."""
+"""Equivariant features extractors: the base class the policies recognize, and the equivariant NatureCNN."""
 
 from __future__ import annotations
 
@@ -11,11 +11,37 @@ from torch import nn
 
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.nn import EquivariantConv2d, EquivariantLinear, GlobalPool2d
+from sb3_equivariant.nn.base import EquivariantModule, FieldType, export_plain
 from sb3_equivariant.policies.common import DEFAULT_SIZING, default_width
-from sb3_equivariant.representation import ImageAction, copies, regular
+from sb3_equivariant.representation import ImageAction, Representation, copies, regular
 
 
-class EquivariantCnnExtractor(BaseFeaturesExtractor):
+class EquivariantFeaturesExtractor(BaseFeaturesExtractor, EquivariantModule):
+    """
+    Base of the features extractors the equivariant policies accept (with SB3's ``FlattenExtractor``): an SB3
+    extractor that follows the :class:`~sb3_equivariant.nn.base.EquivariantModule` contract. Its features are
+    ``out_channels`` copies of ``out_rep`` (``features_dim = out_channels · out_rep.dim``), which is what the policy's
+    equivariant heads are built on.
+
+    A subclass sets ``in_field`` (the symmetry's action on observations), ``out_rep`` and ``out_channels``, and
+    implements ``forward``, ``example_input`` and ``export`` (usually :func:`~sb3_equivariant.nn.base.export_plain` of
+    its network).
+
+    :param observation_space: the observation space.
+    :param out_rep: representation of one feature channel (e.g. ``regular(group)``).
+    :param out_channels: number of feature channels.
+    """
+
+    def __init__(self, observation_space: spaces.Space, out_rep: Representation, out_channels: int):
+        super().__init__(observation_space, features_dim=out_channels * out_rep.dim)
+        self.out_rep, self.out_channels = out_rep, out_channels
+
+    @property
+    def out_field(self) -> FieldType:  # type: ignore[override]
+        return copies(self.out_rep, self.out_channels)
+
+
+class EquivariantCnnExtractor(EquivariantFeaturesExtractor):
     """
     An equivariant counterpart of SB3's ``NatureCNN``: a lifting convolution from the image (channels in their own
     representation, usually invariant) to regular channels, group convolutions, then either a flatten + equivariant
@@ -71,10 +97,12 @@ class EquivariantCnnExtractor(BaseFeaturesExtractor):
         if pooling not in ("flatten", "max", "mean"):
             raise ValueError(f"pooling must be 'flatten', 'max' or 'mean', got {pooling!r}")
         features_channels = features_channels if features_channels is not None else default_width(512, order, sizing)
-        super().__init__(observation_space, features_dim=features_channels * order)
+        super().__init__(observation_space, regular(group), features_channels)
+        self.in_field = action
 
         layers: list[nn.Module] = []
         height, width = shape[1], shape[2]
+        maps: ImageAction = action  # the action on the current feature maps
         rep_in, in_channels = action.channel_rep, 1
         for i, (c, k, s, p) in enumerate(zip(channels, kernel_sizes, strides, paddings)):
             conv = EquivariantConv2d(action.spatial, in_channels, c, k, s, p, rep_in=rep_in, basis_kind=basis)
@@ -83,7 +111,7 @@ class EquivariantCnnExtractor(BaseFeaturesExtractor):
             except ValueError as err:
                 raise ValueError(f"conv layer {i} of EquivariantCnnExtractor on {shape} observations: {err}") from err
             layers += [conv, activation_fn()]
-            height, width = conv.output_size(height), conv.output_size(width)
+            height, width, maps = conv.output_size(height), conv.output_size(width), conv.out_field
             rep_in, in_channels = regular(group), c
         if pooling == "flatten":
             flat = ImageAction(action.spatial, copies(regular(group), in_channels)).as_representation(height, width)
@@ -91,10 +119,17 @@ class EquivariantCnnExtractor(BaseFeaturesExtractor):
             layers += [nn.Flatten(), head, activation_fn()]
         else:
             head = EquivariantLinear(regular(group), regular(group), in_channels, features_channels, basis_kind=basis)
-            layers += [GlobalPool2d(pooling), head, activation_fn()]
+            layers += [GlobalPool2d(pooling, field=maps), head, activation_fn()]
         self.cnn = nn.Sequential(*layers)
-        self.out_rep = regular(group)
-        self.out_channels = features_channels
 
     def forward(self, observations: th.Tensor) -> th.Tensor:
         return self.cnn(observations)
+
+    def export(self) -> nn.Module:
+        """The CNN with plain ``nn.Conv2d`` / ``nn.Linear`` layers and torch's pooling."""
+        return export_plain(self.cnn)
+
+    def example_input(self, batch_size: int = 2) -> th.Tensor:
+        shape = self._observation_space.shape
+        assert shape is not None
+        return th.rand(batch_size, *shape)  # SB3 scales images to [0, 1] first

@@ -15,6 +15,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from sb3_equivariant.nn import EquivariantLinear
+from sb3_equivariant.nn.base import EquivariantModule
 from sb3_equivariant.policies.actor_critic import _EquivariantActorCriticMixin
 from sb3_equivariant.policies.common import (
     DEFAULT_SIZING,
@@ -25,10 +26,10 @@ from sb3_equivariant.policies.common import (
     features_field,
 )
 from sb3_equivariant.policies.extractors import EquivariantCnnExtractor
-from sb3_equivariant.representation import Representation, regular
+from sb3_equivariant.representation import Representation, copies, regular
 
 
-class EquivariantLSTM(nn.Module):
+class EquivariantLSTM(EquivariantModule):
     """
     A multi-layer LSTM with ``nn.LSTM``'s interface (inputs ``(L, N, input_size)``, states ``(num_layers, N,
     hidden_size)``) whose gates are equivariant linear maps of the input and the hidden state into copies of the
@@ -36,6 +37,9 @@ class EquivariantLSTM(nn.Module):
     nonlinearities and the products ``f * c + i * g`` act per unit, and permutations of units commute with them, so
     the whole recurrence is equivariant: transformed inputs and states give transformed outputs and states (zero
     initial states are invariant).
+
+    Declared types: ``in_channels`` copies of ``rep_in`` in; out, ``(outputs, (h, c))``, each ``hidden_channels``
+    regular copies (the module's default zero initial state).
 
     :param rep_in: representation of one input channel.
     :param in_channels: number of input channels.
@@ -66,6 +70,9 @@ class EquivariantLSTM(nn.Module):
             rep, channels = hidden, hidden_channels
         for layer in [*self.input_maps, *self.hidden_maps]:
             layer.reset_parameters(1.0)
+        self.in_field = copies(rep_in, in_channels)
+        state = copies(hidden, hidden_channels)
+        self.out_field = (state, (state, state))  # type: ignore[assignment]
 
     def forward(
         self, inputs: th.Tensor, state: tuple[th.Tensor, th.Tensor] | None = None
@@ -108,6 +115,9 @@ class EquivariantLSTM(nn.Module):
                 getattr(lstm, f"weight_hh_l{layer}").copy_(h_dense.weight)
                 getattr(lstm, f"bias_hh_l{layer}").zero_()
         return lstm.to(next(self.parameters()).device)
+
+    def example_input(self, batch_size: int = 2) -> th.Tensor:
+        return th.randn(3, batch_size, self.input_size)  # a sequence of 3 steps
 
 
 class EquivariantRecurrentActorCriticPolicy(_EquivariantActorCriticMixin, RecurrentActorCriticPolicy):  # type: ignore[misc]
