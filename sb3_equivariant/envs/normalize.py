@@ -8,6 +8,7 @@ import numpy as np
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from sb3_equivariant.envs.propagation import get_symmetry
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.representation import Representation
 
@@ -29,10 +30,7 @@ class SymmetricVecNormalize(VecNormalize):
     def __init__(self, venv: VecEnv, symmetry: Symmetry | None = None, **kwargs: Any):
         super().__init__(venv, **kwargs)
         if symmetry is None:
-            from sb3_equivariant.envs.wrappers import get_symmetry
-
             symmetry = get_symmetry(venv, required=True)
-        assert symmetry is not None
         if not isinstance(symmetry.obs_action, Representation) or not symmetry.obs_action.is_monomial:
             raise SymmetryError(
                 f"SymmetricVecNormalize needs vector observations with a (signed) permutation symmetry, {symmetry.name} "
