@@ -21,7 +21,7 @@ from sb3_equivariant.augmentation import SymmetricReplayBuffer, SymmetricRollout
 from sb3_equivariant.benchmark.config import ZOO_CONFIGS, ZOO_ONLY_KEYS
 from sb3_equivariant.envs import get_symmetry
 
-ROOT = ZOO_CONFIGS.parent
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: rl_zoo3 runs from here, as the README says
 STUBS = sorted(ZOO_CONFIGS.glob("*.py"))
 YAMLS = sorted(p for p in ZOO_CONFIGS.glob("*.yml") if p.stem != "methods")
 

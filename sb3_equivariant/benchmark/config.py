@@ -26,10 +26,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-import sb3_equivariant
 
-#: Where the configs live: ``zoo_configs/`` next to the package (a source checkout or editable install).
-ZOO_CONFIGS = Path(sb3_equivariant.__file__).resolve().parent.parent / "zoo_configs"
+#: Where the configs live: ``sb3_equivariant/zoo_configs/``, package data (``zoo_configs/`` in a checkout links to it).
+ZOO_CONFIGS = Path(__file__).resolve().parent.parent / "zoo_configs"
 #: Section of a zoo config that rl_zoo3 ignores (it only reads env-id keys).
 SECTION = "sb3_equivariant"
 #: Modules whose classes a config may name (dotted paths are imported only under these prefixes).
