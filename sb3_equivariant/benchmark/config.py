@@ -1,5 +1,6 @@
 """
-Hyperparameters of every (algorithm, env, method) from one source: the YAML files in ``zoo_configs/``.
+Hyperparameters of every (algorithm, env, method) from one source: the YAML files in ``sb3_equivariant/zoo_configs/``
+(package data; ``zoo_configs/`` in a checkout links to it).
 
 - ``zoo_configs/<name>.yml`` is an rl_zoo3 hyperparameter file (top-level keys are env ids; the entry is the
   *baseline*), plus a top-level ``sb3_equivariant:`` section that rl_zoo3 ignores: the algorithm ``family`` and
@@ -25,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import yaml
-
 
 #: Where the configs live: ``sb3_equivariant/zoo_configs/``, package data (``zoo_configs/`` in a checkout links to it).
 ZOO_CONFIGS = Path(__file__).resolve().parent.parent / "zoo_configs"
