@@ -70,15 +70,15 @@ def test_zero_dimensional_observation() -> None:
 @pytest.mark.parametrize(
     ("obs_space", "action_space", "what"),
     [
-        (spaces.Box(-1, 1, (1,)), spaces.Box(0, 1, (1,)), "action space"),  # a -> -a on [0, 1]
-        (spaces.Box(-1, 1, (1,)), spaces.Box(np.float32([-1]), np.float32([2])), "action space"),
-        (spaces.Box(0, 1, (4,)), spaces.Discrete(2), "observation space"),  # obs -> -obs on [0, 1]^4
+        (spaces.Box(-1, 1, (1,)), spaces.Box(0, 1, (1,)), "action"),  # a -> -a on [0, 1]
+        (spaces.Box(-1, 1, (1,)), spaces.Box(np.float32([-1]), np.float32([2])), "action"),
+        (spaces.Box(0, 1, (4,)), spaces.Discrete(2), "observation"),  # obs -> -obs on [0, 1]^4
     ],
 )
 def test_map_that_leaves_the_space(obs_space: spaces.Box, action_space: spaces.Space, what: str) -> None:
     obs_rep = NEG1 if obs_space.shape == (1,) else NEG4
     symmetry = Symmetry(obs_rep, NEG1 if isinstance(action_space, spaces.Box) else SWAP2)
-    with pytest.raises(SymmetryError, match=f"maps the {what} .* outside itself"):
+    with pytest.raises(SymmetryError, match=f"does not map the {what} box .* onto itself"):
         symmetry.check_spaces(obs_space, action_space)
 
 

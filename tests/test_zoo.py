@@ -22,7 +22,7 @@ from sb3_equivariant.benchmark.config import ZOO_CONFIGS, ZOO_ONLY_KEYS
 from sb3_equivariant.envs import get_symmetry
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: rl_zoo3 runs from here, as the README says
-STUBS = sorted(ZOO_CONFIGS.glob("*.py"))
+STUBS = sorted(p for p in ZOO_CONFIGS.glob("*.py") if p.name != "__init__.py")
 YAMLS = sorted(p for p in ZOO_CONFIGS.glob("*.yml") if p.stem != "methods")
 
 

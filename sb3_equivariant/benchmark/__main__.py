@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         note = reuse_note(summaries, exp.name, results, Path(args.checkpoints))
         if note:
-            console.print(note, markup=False)
+            print(note, flush=True)
         failed = [s for s in summaries if s["status"] == "failed"]
         for s in failed:
             console.print(f"[red]failed[/red] {s['run']}: {s['error']}")

@@ -293,7 +293,7 @@ class Symmetry:
                 if np.any(outside):
                     index = tuple(int(i) for i in np.argwhere(outside)[0])
                     raise SymmetryError(
-                        f"{self.name}: element {g} maps the {what} space {space} outside itself (at index {index}: "
+                        f"{self.name}: element {g} does not map the {what} box {space} onto itself (at index {index}: "
                         f"{float(moved[index]):.4g} not in [{low[index]:.4g}, {high[index]:.4g}]); the map must keep every "
                         f"{what} inside the space (e.g. a -> -a needs bounds symmetric about 0)"
                     )
