@@ -58,3 +58,12 @@ def test_policy_on_normalised_env_is_equivariant_and_stats_save(tmp_path) -> Non
 def test_image_symmetry_is_refused() -> None:
     with pytest.raises(SymmetryError, match="vector observations"):
         SymmetricVecNormalize(make_symmetric_vec_env("sb3_equivariant/GridWorld-v0", n_envs=1))
+
+
+def test_deprecated_spelling_of_the_statistics() -> None:
+    venv = _filled("CartPole-v1", SymmetricVecNormalize)
+    assert isinstance(venv, SymmetricVecNormalize)
+    with pytest.deprecated_call():
+        old = venv.symmetrised_statistics(venv.obs_rms)
+    for a, b in zip(old, venv.symmetrized_statistics(venv.obs_rms)):
+        np.testing.assert_array_equal(a, b)

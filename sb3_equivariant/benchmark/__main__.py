@@ -130,6 +130,18 @@ def report(exp: Experiment, results: Path, reps: int, console: Console, threshol
     console.print(f"aggregate plot:  {agg.resolve()}")
 
 
+def reuse_note(summaries: list[dict], experiment: str, results: Path, checkpoints: Path) -> str | None:
+    """A line saying which runs were finished before and reused rather than trained again, and how to start fresh."""
+    reused = [s["run"] for s in summaries if s["status"] == "skipped"]
+    if not reused:
+        return None
+    shown = ", ".join(reused[:4]) + (f" and {len(reused) - 4} more" if len(reused) > 4 else "")
+    return (
+        f"reused {len(reused)} of {len(summaries)} runs finished before (not retrained): {shown}. To start fresh, delete "
+        f"{results / experiment} and {checkpoints / experiment}, or pass --results DIR --checkpoints DIR"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
@@ -164,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         except MixedCommitsError as err:
             console.print(f"[red]refused[/red]: {err}")
             return 2
+        note = reuse_note(summaries, exp.name, results, Path(args.checkpoints))
+        if note:
+            print(note, flush=True)
         failed = [s for s in summaries if s["status"] == "failed"]
         for s in failed:
             console.print(f"[red]failed[/red] {s['run']}: {s['error']}")

@@ -1,5 +1,6 @@
 """
-Hyperparameters of every (algorithm, env, method) from one source: the YAML files in ``zoo_configs/``.
+Hyperparameters of every (algorithm, env, method) from one source: the YAML files in ``sb3_equivariant/zoo_configs/``
+(package data; ``zoo_configs/`` in a checkout links to it).
 
 - ``zoo_configs/<name>.yml`` is an rl_zoo3 hyperparameter file (top-level keys are env ids; the entry is the
   *baseline*), plus a top-level ``sb3_equivariant:`` section that rl_zoo3 ignores: the algorithm ``family`` and
@@ -26,10 +27,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-import sb3_equivariant
-
-#: Where the configs live: ``zoo_configs/`` next to the package (a source checkout or editable install).
-ZOO_CONFIGS = Path(sb3_equivariant.__file__).resolve().parent.parent / "zoo_configs"
+#: Where the configs live: ``sb3_equivariant/zoo_configs/``, package data (``zoo_configs/`` in a checkout links to it).
+ZOO_CONFIGS = Path(__file__).resolve().parent.parent / "zoo_configs"
 #: Section of a zoo config that rl_zoo3 ignores (it only reads env-id keys).
 SECTION = "sb3_equivariant"
 #: Modules whose classes a config may name (dotted paths are imported only under these prefixes).

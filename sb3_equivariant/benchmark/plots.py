@@ -65,10 +65,15 @@ def aggregate_plot(exp_dir: str | Path, summary: dict[str, Any], out: str | Path
     rows = summary["rows"]
     point = {k: np.array([rows[k]["iqm_final"], rows[k]["iqm_auc"]]) for k in labels}
     interval = {k: np.array([rows[k]["iqm_final_ci"], rows[k]["iqm_auc_ci"]]).T for k in labels}
-    fig, _ = plot_utils.plot_interval_estimates(
-        point, interval, metric_names=["IQM final return", "IQM AUC (mean return)"], algorithms=labels, xlabel="return"
-    )
-    fig.suptitle(summary["experiment"], fontsize=12, y=1.12)
+    metric_names = ["IQM final return", "IQM AUC (mean return)"]
+    # rliable places its x label with fig.text at a fixed position, over the tick labels: label each axis instead, and
+    # let constrained layout place titles, labels and the experiment's name without overlap.
+    fig, axes = plot_utils.plot_interval_estimates(point, interval, metric_names=metric_names, algorithms=labels, xlabel="")
+    fig.set_size_inches(9, 1.8 + 0.45 * len(labels))  # rliable's height (0.5 in per row) leaves no room for the titles
+    for ax in np.atleast_1d(axes):
+        ax.set_xlabel("return", fontsize="x-large")
+    fig.set_layout_engine("constrained")
+    fig.suptitle(summary["experiment"], fontsize="xx-large")
     path = Path(out) if out is not None else Path(exp_dir) / "aggregate.png"
     atomic_savefig(fig, path, dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -20,306 +20,50 @@ rerunning skips finished runs. SB3's ``progress.csv`` log is appended to on resu
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
-import math
-import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.logger import CSVOutputFormat, Logger
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.logger import Logger
 
 from sb3_equivariant.benchmark import checkpoint as ckpt_io
+from sb3_equivariant.benchmark.build import algorithm_class, make_envs, resolved_hyperparams
+from sb3_equivariant.benchmark.callbacks import EvalCurveCallback, training_episodes
+from sb3_equivariant.benchmark.files import (
+    CURVE_FIELDS,
+    AppendingCSVOutputFormat,
+    curve_text,
+    is_done,
+    read_curve,
+    read_manifest,
+)
 from sb3_equivariant.benchmark.provenance import MixedCommitsError, code_key, code_version, describe, package_versions
+from sb3_equivariant.benchmark.spec import EVAL_SEED_BASE, EVAL_SEED_STRIDE, MAX_SEED, RunSpec, env_slug, eval_seed
 from sb3_equivariant.benchmark.storage import LOCK_NAME, RunLock, atomic_write_text, clean_stale_tmp, legacy_lock_pid
 
+# The names below moved to .spec, .files, .build and .callbacks; importing them from here keeps working.
 __all__ = [
     "CURVE_FIELDS",
+    "EVAL_SEED_BASE",
+    "EVAL_SEED_STRIDE",
+    "MAX_SEED",
+    "AppendingCSVOutputFormat",
     "EvalCurveCallback",
     "RunSpec",
+    "algorithm_class",
     "atomic_write_text",
     "curve_text",
+    "env_slug",
     "eval_seed",
     "is_done",
+    "make_envs",
     "read_curve",
     "read_manifest",
+    "resolved_hyperparams",
     "run_one",
 ]
-
-#: Columns of ``curve.csv``. ``mean_return`` / ``std_return`` / ``episodes``: the deterministic evaluation;
-#: ``train_mean_return``: mean return of the last (up to) 100 training episodes (SB3's ``ep_info_buffer``: stochastic
-#: actions, the quantity the paper plots), ``nan`` before the first one ends. Curves of earlier runners lack it.
-CURVE_FIELDS = ("step", "timesteps", "mean_return", "std_return", "episodes", "wall_time", "train_mean_return")
-#: Evaluation seeds of training seed ``s`` are ``EVAL_SEED_BASE + s * EVAL_SEED_STRIDE + i``, ``i < n_eval_episodes``:
-#: disjoint between training seeds (and from the training envs' seeds ``s + i``).
-EVAL_SEED_BASE = 1_000_000
-EVAL_SEED_STRIDE = 10_000
-#: Training seeds stay below this, far below the evaluation seeds.
-MAX_SEED = 100_000
-
-
-@dataclasses.dataclass(frozen=True)
-class RunSpec:
-    """
-    One training run.
-
-    :param experiment: name of the experiment (a directory under the results root).
-    :param config: zoo config name (``"ppo"``, ``"ppo_paper"``...), which also fixes the algorithm.
-    :param algo: rl_zoo3's name: ``"ppo"``, ``"a2c"``, ``"dqn"``, ``"qrdqn"``, ``"sac"``, ``"td3"`` or ``"ppo_lstm"``.
-    :param env_id: gymnasium id.
-    :param method: method of ``methods.yml``.
-    :param seed: seed of the algorithm and the training envs (eval envs: :func:`eval_seed`).
-    :param n_timesteps: training budget in env steps.
-    :param eval_freq: env steps between evaluations (the first is at step 0).
-    :param n_eval_episodes: deterministic evaluation episodes (one per eval env).
-    :param overrides: hyperparameters that replace the config's (e.g. ``(("learning_rate", 1e-3),)``).
-    :param label: name of the variant in results (default: ``method``).
-    """
-
-    experiment: str
-    config: str
-    algo: str
-    env_id: str
-    method: str
-    seed: int
-    n_timesteps: int
-    eval_freq: int
-    n_eval_episodes: int = 10
-    overrides: tuple[tuple[str, Any], ...] = ()
-    label: str = ""
-
-    @property
-    def name(self) -> str:
-        return self.label or self.method
-
-    def relative_dir(self) -> Path:
-        return Path(self.experiment) / env_slug(self.env_id) / self.name / f"seed{self.seed}"
-
-
-def env_slug(env_id: str) -> str:
-    """A directory name for an env id (``sb3_equivariant/GridWorld-v0`` -> ``sb3_equivariant-GridWorld-v0``)."""
-    return env_id.replace("/", "-")
-
-
-def eval_seed(seed: int, n_eval_episodes: int) -> int:
-    """
-    Seed of the first evaluation env of training seed ``seed`` (env ``i`` gets ``eval_seed + i``). Seeds ``k`` and
-    ``k + 1`` must not share start states (with ``seed + 10_000 + i`` they shared all but one).
-    """
-    if not 0 <= seed < MAX_SEED or n_eval_episodes > EVAL_SEED_STRIDE:
-        raise ValueError(
-            f"seed {seed} / n_eval_episodes {n_eval_episodes}: disjoint evaluation seeds need 0 <= seed < {MAX_SEED} "
-            f"and n_eval_episodes <= {EVAL_SEED_STRIDE}"
-        )
-    return EVAL_SEED_BASE + seed * EVAL_SEED_STRIDE
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Files
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-def curve_text(rows: list[dict[str, Any]]) -> str:
-    fields = [k for k in CURVE_FIELDS if all(k in row for row in rows)]
-    lines = [",".join(fields)]
-    lines += [",".join(_fmt(row[k]) for k in fields) for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-def read_curve(path: Path) -> list[dict[str, Any]]:
-    """The rows of a ``curve.csv`` (also of earlier runners, without ``train_mean_return``)."""
-    with open(path, newline="") as f:
-        return [
-            {k: (int(float(v)) if k in ("step", "timesteps", "episodes") else float(v)) for k, v in row.items()}
-            for row in csv.DictReader(f)
-        ]
-
-
-def read_manifest(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / "manifest.json"
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
-
-
-def is_done(run_dir: Path) -> bool:
-    manifest = read_manifest(run_dir)
-    return manifest is not None and manifest.get("status") == "done" and (run_dir / "curve.csv").exists()
-
-
-class AppendingCSVOutputFormat(CSVOutputFormat):
-    """SB3's CSV log, continuing an existing file (a resumed run) instead of truncating it."""
-
-    def __init__(self, filename: str):
-        path = Path(filename)
-        text = path.read_text() if path.exists() else ""
-        if text and not text.endswith("\n"):  # a row cut by a kill
-            text = text[: text.rfind("\n") + 1]
-            path.write_text(text)
-        super().__init__(filename if not text else os.devnull)
-        if text:
-            self.file.close()
-            self.file = open(path, "r+")  # noqa: SIM115 - closed by Logger.close, as SB3's own
-            self.file.seek(0, 2)
-            self.keys = text.partition("\n")[0].split(",")
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# One run (inside a worker process)
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-def algorithm_class(algo: str) -> type[BaseAlgorithm]:
-    from sb3_contrib import QRDQN, RecurrentPPO
-    from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
-
-    # rl_zoo3's names
-    classes: dict[str, type[BaseAlgorithm]] = {
-        "ppo": PPO,
-        "a2c": A2C,
-        "dqn": DQN,
-        "qrdqn": QRDQN,
-        "sac": SAC,
-        "td3": TD3,
-        "ppo_lstm": RecurrentPPO,
-    }
-    if algo not in classes:
-        raise ValueError(f"unknown algorithm {algo!r}; choose one of {', '.join(classes)}")
-    return classes[algo]
-
-
-def resolved_hyperparams(spec: RunSpec) -> dict[str, Any]:
-    """The structured hyperparameters of a run: the zoo config's for its method, with the spec's overrides."""
-    from sb3_equivariant.benchmark.config import merge, method_hyperparams
-
-    params = merge(method_hyperparams(spec.config, spec.env_id, spec.method), dict(spec.overrides))
-    params["n_timesteps"] = spec.n_timesteps
-    return params
-
-
-def make_envs(spec: RunSpec, params: dict[str, Any], seed: int, n_envs: int) -> Any:
-    """Training or evaluation envs with the env's symmetry attached (``make_symmetric_vec_env`` / Atari)."""
-    from sb3_equivariant.benchmark.config import ConfigError, _is_atari
-    from sb3_equivariant.envs import make_symmetric_atari_env, make_symmetric_vec_env
-
-    if params.get("normalize"):
-        raise ConfigError(
-            f"{spec.config}/{spec.env_id}: normalize is not supported by the benchmark (VecNormalize's per-dimension "
-            "statistics break the symmetry); set normalize: false"
-        )
-    env_kwargs = params.get("env_kwargs") or {}
-    if _is_atari(spec.env_id):
-        return make_symmetric_atari_env(
-            spec.env_id, n_envs=n_envs, seed=seed, frame_stack=int(params.get("frame_stack", 4)), env_kwargs=env_kwargs
-        )
-    return make_symmetric_vec_env(spec.env_id, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
-
-
-class EvalCurveCallback(BaseCallback):
-    """
-    Deterministic evaluation every ``eval_freq`` env steps (at grid points ``k * eval_freq``, including 0), appended
-    to ``rows`` with the mean return of the last training episodes; calls ``checkpoint(wall_time)`` at the start of a
-    rollout when ``checkpoint_seconds`` have passed since the last one and steps were taken since.
-
-    :param eval_env: evaluation envs (one episode each).
-    :param eval_seed: reseeds ``eval_env`` before every evaluation: the same start states every time, so differences
-        between points are the policy's.
-    :param eval_freq: env steps between evaluations.
-    :param n_eval_episodes: episodes per evaluation.
-    :param rows: the curve, appended to (resumed runs pass the rows of their checkpoint).
-    :param checkpoint: writes a checkpoint, given the run's wall time so far.
-    :param checkpoint_seconds: minimum wall time between checkpoints.
-    :param wall_offset: wall time already spent (resumed runs).
-    :param progress_path: file updated with the step count after each evaluation and checkpoint (for the progress bar).
-    :param episodes: training episodes to restore into SB3's ``ep_info_buffer`` (resumed runs: SB3 does not save it).
-    """
-
-    def __init__(
-        self,
-        eval_env: VecEnv,
-        eval_seed: int,
-        eval_freq: int,
-        n_eval_episodes: int,
-        rows: list[dict[str, Any]],
-        checkpoint: Callable[[float], None],
-        checkpoint_seconds: float,
-        wall_offset: float,
-        progress_path: Path,
-        episodes: list[dict[str, float]] | None = None,
-    ):
-        super().__init__()
-        self.eval_env, self.eval_seed = eval_env, eval_seed
-        self.eval_freq, self.n_eval_episodes = eval_freq, n_eval_episodes
-        self.rows, self.checkpoint, self.checkpoint_seconds = rows, checkpoint, checkpoint_seconds
-        self.progress_path = progress_path
-        self.episodes = episodes or []
-        self.start = time.time() - wall_offset
-        self.last_checkpoint = time.time()
-        self.checkpointed_steps: int | None = None
-
-    def _next_step(self) -> int:
-        return 0 if not self.rows else self.rows[-1]["step"] + self.eval_freq
-
-    def _train_mean_return(self) -> float:
-        buffer = self.model.ep_info_buffer
-        return float(np.mean([ep["r"] for ep in buffer])) if buffer else math.nan
-
-    def _evaluate(self) -> None:
-        self.eval_env.seed(self.eval_seed)
-        returns, _ = evaluate_policy(
-            self.model, self.eval_env, n_eval_episodes=self.n_eval_episodes, deterministic=True, return_episode_rewards=True
-        )
-        self.rows.append(
-            dict(
-                step=(self.num_timesteps // self.eval_freq) * self.eval_freq,
-                timesteps=int(self.num_timesteps),
-                mean_return=float(np.mean(returns)),
-                std_return=float(np.std(returns)),
-                episodes=len(np.atleast_1d(returns)),
-                wall_time=time.time() - self.start,
-                train_mean_return=self._train_mean_return(),
-            )
-        )
-        self.logger.record("eval/mean_return", self.rows[-1]["mean_return"])
-        atomic_write_text(self.progress_path, str(self.num_timesteps))
-
-    def _on_training_start(self) -> None:
-        self.checkpointed_steps = self.num_timesteps
-        if self.model.ep_info_buffer is not None:
-            self.model.ep_info_buffer.extend(self.episodes)
-        if not self.rows:
-            self._evaluate()
-
-    def _on_rollout_start(self) -> None:
-        # Between SB3's update and the next rollout: nothing collected is lost by resuming from here.
-        if self.num_timesteps > (self.checkpointed_steps or 0) and time.time() - self.last_checkpoint >= self.checkpoint_seconds:
-            self.checkpoint(time.time() - self.start)
-            self.checkpointed_steps, self.last_checkpoint = self.num_timesteps, time.time()
-            atomic_write_text(self.progress_path, str(self.num_timesteps))
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next_step():
-            self._evaluate()
-        return True
-
-
-def _episodes(model: BaseAlgorithm) -> list[dict[str, float]]:
-    return [{k: float(v) for k, v in ep.items() if k in ("r", "l", "t")} for ep in (model.ep_info_buffer or [])]
 
 
 def run_one(
@@ -436,7 +180,7 @@ def _train(
         state = {
             "num_timesteps": int(model.num_timesteps),
             "wall_time": wall_time,
-            "episodes": _episodes(model),
+            "episodes": training_episodes(model),
             "code": code,
             "resumed_codes": resumed_codes,
         }

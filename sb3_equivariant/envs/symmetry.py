@@ -9,7 +9,7 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 
-from sb3_equivariant.envs.structured import DictAction, ObsAction, check_box_shape, transform_box
+from sb3_equivariant.envs.structured import AgentAction, DictAction, ObsAction, check_box_shape, transform_box
 from sb3_equivariant.group import Group
 from sb3_equivariant.representation import ImageAction, Representation, RepresentationError
 
@@ -18,6 +18,11 @@ ObsT = TypeVar("ObsT", np.ndarray, th.Tensor, dict[str, Any])
 #: How element ``g`` acts on an environment's internal state: a (signed permutation) representation on the state
 #: vector, or a picklable module-level function ``(state, g) -> state``.
 StateTransform = Representation | Callable[[np.ndarray, int], np.ndarray]
+
+
+def _has_axis(x: Any) -> bool:
+    """Whether ``x`` is an array or tensor with at least one axis (what the maps act on)."""
+    return isinstance(x, (np.ndarray, th.Tensor)) and x.ndim > 0
 
 
 class SymmetryError(ValueError):
@@ -59,6 +64,20 @@ class Symmetry:
         state_transform: StateTransform | None = None,
         agents: Representation | None = None,
     ):
+        if not isinstance(obs_action, (Representation, ImageAction, AgentAction, DictAction)):
+            raise TypeError(
+                f"{name}: obs_action must be a Representation (vector observations), an ImageAction, an AgentAction or a "
+                f"DictAction, got {type(obs_action).__name__}"
+            )
+        if not isinstance(action_rep, Representation):
+            raise TypeError(
+                f"{name}: action_rep must be a Representation (a permutation of discrete actions or a signed permutation "
+                f"of Box dimensions), got {type(action_rep).__name__}"
+            )
+        if agents is not None and not isinstance(agents, Representation):
+            raise TypeError(f"{name}: agents must be a permutation Representation or None, got {type(agents).__name__}")
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__}")
         if obs_action.group != action_rep.group:
             raise SymmetryError(f"{name}: observations use {obs_action.group.name}, actions {action_rep.group.name}")
         if isinstance(state_transform, Representation) and state_transform.group != action_rep.group:
@@ -118,33 +137,60 @@ class Symmetry:
                 return self.obs_action.transform(obs, g)  # type: ignore[return-value]
             if isinstance(obs, dict):
                 raise RepresentationError(f"got a dict observation, but the symmetry acts on arrays ({self.obs_action})")
+            if not _has_axis(obs):
+                raise RepresentationError(f"observations are arrays or tensors with at least one axis, got {obs!r}")
             return transform_box(self.obs_action, obs, g)
         except RepresentationError as err:
             raise SymmetryError(f"{self.name}: the observation does not match: {err}") from err
 
     def transform_action(self, action: Any, g: int) -> Any:
         """
-        Action(s) transformed by element ``g``. Discrete: integer(s) of any shape (numpy, torch or int) are permuted;
-        with ``agents``, the last axis holds the agents' actions and is permuted too (``MultiDiscrete`` joint actions).
-        Box: the last axis is transformed by the signed permutation.
+        Action(s) transformed by element ``g``. Discrete: integer(s) of any shape (numpy, torch or int; float arrays of
+        whole numbers too, as SB3's rollout buffer stores them) are permuted; with ``agents``, the last axis holds the
+        agents' actions and is permuted too (``MultiDiscrete`` joint actions). Box: the last axis is transformed by the
+        signed permutation.
+
+        :raises SymmetryError: for a discrete action that is not a whole number in ``0..n-1``.
         """
         self._check_element(g)
         if self.discrete:
             perm = self.action_permutations[g]
             if isinstance(action, th.Tensor):
+                self._check_discrete(action.detach().cpu().numpy())
                 out = th.tensor(perm, device=action.device)[action.long()].to(action.dtype)
             elif np.isscalar(action):
                 if self.agents is not None:
                     raise SymmetryError(f"{self.name}: a joint action of {self.agents.dim} agents is needed, got {action!r}")
-                return type(action)(perm[int(action)])  # type: ignore[arg-type]
+                self._check_discrete(np.asarray(action))
+                return type(action)(perm[int(action)])  # type: ignore[arg-type,call-arg]
             else:
                 arr = np.asarray(action)
+                self._check_discrete(arr)
                 out = perm[arr.astype(np.int64)].astype(arr.dtype)
             return out if self.agents is None else self._permute_agents(out, g)
+        box_action: Any = np.asarray(action) if isinstance(action, (list, tuple)) else action
+        if not _has_axis(box_action):
+            raise SymmetryError(
+                f"{self.name}: Box actions are arrays or tensors whose last axis has {self.action_rep.dim} entries, got "
+                f"{action!r}; wrap a single value as np.array([value])"
+            )
         try:
-            return self.action_rep.apply(action, g)
+            return self.action_rep.apply(box_action, g)
         except RepresentationError as err:
-            raise SymmetryError(f"{self.name}: action shape {tuple(action.shape)} does not match: {err}") from err
+            raise SymmetryError(f"{self.name}: action shape {tuple(box_action.shape)} does not match: {err}") from err
+
+    def _check_discrete(self, actions: np.ndarray) -> None:
+        n = self.action_rep.dim
+        if actions.dtype.kind not in "biuf" or (actions.dtype.kind == "f" and not np.all(np.round(actions) == actions)):
+            raise SymmetryError(
+                f"{self.name}: discrete actions are whole numbers (indices 0..{n - 1}), got {actions.ravel()[:6]!r} of "
+                f"dtype {actions.dtype}; pass the action index, not a probability or a continuous value"
+            )
+        if actions.size and (actions.min() < 0 or actions.max() >= n):
+            raise SymmetryError(
+                f"{self.name}: discrete action out of range: got {actions.ravel()[:6]!r}, the symmetry permutes {n} actions "
+                f"(0..{n - 1})"
+            )
 
     def _permute_agents(self, joint: Any, g: int) -> Any:
         assert self.agents is not None
@@ -182,8 +228,13 @@ class Symmetry:
         kwargs.update(changes)
         return Symmetry(**kwargs)
 
-    def check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> Symmetry:
-        """Raise :class:`SymmetryError` naming the mismatch if this symmetry does not fit the spaces; return self."""
+    def check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space, check_bounds: bool = True) -> Symmetry:
+        """
+        Raise :class:`SymmetryError` naming the mismatch if this symmetry does not fit the spaces; return self.
+
+        :param check_bounds: also check that the maps keep ``Box`` observations and actions inside their bounds (on the
+            bounds and a few points between them).
+        """
         if isinstance(action_space, spaces.Discrete):
             if not self.discrete or self.action_rep.dim != int(action_space.n):
                 raise SymmetryError(
@@ -216,4 +267,33 @@ class Symmetry:
                 check_box_shape(self.obs_action, observation_space.shape)
         except RepresentationError as err:
             raise SymmetryError(f"{self.name}: {err}") from err
+        if check_bounds and isinstance(observation_space, spaces.Box):
+            self._check_maps_into(observation_space, self.transform_obs, "observation")
+        if check_bounds and isinstance(action_space, spaces.Box):
+            self._check_maps_into(action_space, self.action_rep.apply, "action")
         return self
+
+    def _check_maps_into(self, space: spaces.Box, transform: Callable[[np.ndarray, int], Any], what: str) -> None:
+        """
+        Raise :class:`SymmetryError` if some element maps points of ``space`` outside it (``a -> -a`` on ``[0, 1]``):
+        checked on the bounds and a few points drawn from a fixed generator (the space's own is left untouched).
+        """
+        low, high = space.low.astype(np.float64), space.high.astype(np.float64)
+        rng = np.random.default_rng(0)
+        lo, hi = np.where(np.isfinite(low), low, -1.0), np.where(np.isfinite(high), high, 1.0)
+        lo, hi = np.minimum(lo, hi), np.maximum(np.maximum(lo, hi), np.minimum(lo + 2.0, hi))
+        points = [lo, hi, *(rng.uniform(lo, hi) for _ in range(4))]
+        if np.issubdtype(space.dtype, np.integer):
+            points = [np.round(p) for p in points]
+        tol = 1e-6 * (1.0 + np.maximum(np.abs(lo), np.abs(hi)))
+        for point in points:
+            for g in self.group.elements:
+                moved = np.asarray(transform(point, g), dtype=np.float64)
+                outside = (moved < low - tol) | (moved > high + tol)
+                if np.any(outside):
+                    index = tuple(int(i) for i in np.argwhere(outside)[0])
+                    raise SymmetryError(
+                        f"{self.name}: element {g} does not map the {what} box {space} onto itself (at index {index}: "
+                        f"{float(moved[index]):.4g} not in [{low[index]:.4g}, {high[index]:.4g}]); the map must keep every "
+                        f"{what} inside the space (e.g. a -> -a needs bounds symmetric about 0)"
+                    )

@@ -19,8 +19,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from sb3_equivariant.envs.propagation import get_symmetry
+from sb3_equivariant.envs.registry import symmetry_for
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
-from sb3_equivariant.envs.wrappers import get_symmetry
 
 
 @dataclass
@@ -66,7 +67,7 @@ class SymmetryReport:
 
     :param symmetry: the symmetry's name.
     :param checks: every property checked.
-    :param unverified: what could not be verified, and why.
+    :param unverified: what could not be verified, and why (``"dynamics not checked: <reason>"``).
     """
 
     symmetry: str
@@ -93,11 +94,16 @@ class SymmetryReport:
 
     @property
     def messages(self) -> list[str]:
-        return [str(c) for c in self.checks] + [f"not verified: {u}" for u in self.unverified]
+        return [str(c) for c in self.checks] + [f"{u}" for u in self.unverified]
 
     def __str__(self) -> str:
-        head = f"{self.symmetry}: {'passed' if self.passed else 'FAILED'}"
-        return "\n".join([head] + [f"  {m}" for m in self.messages])
+        if not self.passed:
+            status = "FAILED"
+        elif self.dynamics_verified:
+            status = "passed"
+        else:  # only the group-action properties were checked: the map may still be wrong for the dynamics
+            status = "group actions passed; dynamics NOT checked"
+        return "\n".join([f"{self.symmetry}: {status}"] + [f"  {m}" for m in self.messages])
 
 
 @dataclass
@@ -204,7 +210,7 @@ def _check_group_action(
 
 def check_symmetry(
     env: gym.Env,
-    symmetry: Symmetry | None = None,
+    symmetry: Symmetry | str | None = None,
     n_samples: int = 32,
     seed: int = 0,
     strict: bool = False,
@@ -219,10 +225,12 @@ def check_symmetry(
 
     :param env: a single gymnasium env (not a VecEnv); the dynamics are checked on ``env.unwrapped``, which is reset,
         set and stepped directly: reset ``env`` before using it again.
-    :param symmetry: the symmetry to check; it must describe ``env.unwrapped``'s observations for the dynamics check.
-    :param n_samples: number of states sampled from random rollouts.
+    :param symmetry: the symmetry to check, or a registered env id (its registry symmetry); default: the env's. It must
+        describe ``env.unwrapped``'s observations for the dynamics check.
+    :param n_samples: number of states sampled from random rollouts (>= 1).
     :param seed: seed of the rollouts and of every comparison.
-    :param strict: raise :class:`SymmetryError` listing the failing checks.
+    :param strict: raise :class:`SymmetryError` listing the failing checks, or saying why the dynamics could not be
+        checked (a map that is never compared with the dynamics is not verified).
     :param atol: absolute tolerance on observations and rewards.
     :param n_repeats: draws per branch when a stochastic transition is compared as a distribution.
     :param max_tv: largest total-variation distance accepted between the two empirical distributions.
@@ -231,10 +239,19 @@ def check_symmetry(
         exact it is; skipped by default, as it is expected to fail at a tight ``atol``).
     """
     if not isinstance(env, gym.Env):
-        raise SymmetryError(f"check_symmetry needs a single gymnasium env, got {type(env).__name__}")
-    if symmetry is None:
+        raise TypeError(
+            f"check_symmetry needs a single gymnasium env, got {type(env).__name__}"
+            + ("; make it with gym.make(env_id)" if isinstance(env, str) else "")
+        )
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}: nothing would be checked")
+    if isinstance(symmetry, str):
+        symmetry = symmetry_for(symmetry, env)
+    elif symmetry is None:
         symmetry = get_symmetry(env, required=True)
-    symmetry.check_spaces(env.observation_space, env.action_space)
+    elif not isinstance(symmetry, Symmetry):
+        raise TypeError(f"symmetry must be a Symmetry, a registered env id or None (the env's), got {type(symmetry).__name__}")
+    symmetry.check_spaces(env.observation_space, env.action_space, check_bounds=False)  # reported below instead
     report = SymmetryReport(symmetry.name)
     rng = np.random.default_rng(seed)
     base = env.unwrapped
@@ -264,13 +281,18 @@ def check_symmetry(
 
     reason = _why_no_dynamics(symmetry, base, access, states, check_approximate)
     if reason or access is None:
-        report.unverified.append(f"dynamics: {reason}")
+        report.unverified.append(f"dynamics not checked: {reason}")
     else:
         report.checks += _check_group_action("state", symmetry.transform_state, states, symmetry, atol)
         report.checks += _check_dynamics(base, symmetry, access, states, actions, rng, atol, n_repeats, max_tv)
 
     if strict and not report.passed:
         raise SymmetryError(f"symmetry {symmetry.name} fails verification:\n" + "\n".join(str(c) for c in report.failures))
+    if strict and not report.dynamics_verified:
+        raise SymmetryError(
+            f"symmetry {symmetry.name}: {'; '.join(report.unverified)}. strict=True needs the map checked against the "
+            "dynamics; pass strict=False to check only that the maps are group actions that stay in the spaces"
+        )
     return report
 
 
@@ -300,11 +322,17 @@ def _why_no_dynamics(
     symmetry: Symmetry, base: gym.Env, access: StateAccess | None, states: list[Any], check_approximate: bool
 ) -> str:
     if access is None:
-        return f"the state of {type(base).__name__} cannot be set (only the group-action properties were checked)"
+        return (
+            f"the state of {type(base).__name__} cannot be set (give the env get_state/set_state/get_obs methods, or "
+            "pass access=StateAccess(...))"
+        )
     if symmetry.state_transform is None:
-        return f"{symmetry.name} has no state_transform"
+        return (
+            f"no state_transform: {symmetry.name} does not say how its elements act on the env's state (give the "
+            "Symmetry a state_transform)"
+        )
     if not symmetry.exact and not check_approximate:
-        return f"{symmetry.name} is approximate (exact=False): {symmetry.notes}"
+        return f"{symmetry.name} is approximate (exact=False; check_approximate=True measures it): {symmetry.notes}"
     try:
         symmetry.check_spaces(base.observation_space, base.action_space)
     except SymmetryError as err:

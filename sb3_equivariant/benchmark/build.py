@@ -1,0 +1,58 @@
+"""What a run trains: the algorithm class, its resolved hyperparameters and its envs (with the symmetry attached)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from sb3_equivariant.benchmark.spec import RunSpec
+
+
+def algorithm_class(algo: str) -> type[BaseAlgorithm]:
+    from sb3_contrib import QRDQN, RecurrentPPO
+    from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
+
+    # rl_zoo3's names
+    classes: dict[str, type[BaseAlgorithm]] = {
+        "ppo": PPO,
+        "a2c": A2C,
+        "dqn": DQN,
+        "qrdqn": QRDQN,
+        "sac": SAC,
+        "td3": TD3,
+        "ppo_lstm": RecurrentPPO,
+    }
+    if algo not in classes:
+        raise ValueError(f"unknown algorithm {algo!r}; choose one of {', '.join(classes)}")
+    return classes[algo]
+
+
+def resolved_hyperparams(spec: RunSpec) -> dict[str, Any]:
+    """The structured hyperparameters of a run: the zoo config's for its method, with the spec's overrides."""
+    from sb3_equivariant.benchmark.config import merge, method_hyperparams
+
+    params = merge(method_hyperparams(spec.config, spec.env_id, spec.method), dict(spec.overrides))
+    params["n_timesteps"] = spec.n_timesteps
+    return params
+
+
+def make_envs(spec: RunSpec, params: dict[str, Any], seed: int, n_envs: int) -> Any:
+    """Training or evaluation envs with the env's symmetry attached (``make_symmetric_vec_env`` / Atari)."""
+    from sb3_equivariant.benchmark.config import ConfigError, _is_atari
+    from sb3_equivariant.envs import make_symmetric_atari_env, make_symmetric_vec_env
+
+    if params.get("normalize"):
+        raise ConfigError(
+            f"{spec.config}/{spec.env_id}: normalize is not supported by the benchmark (VecNormalize's per-dimension "
+            "statistics break the symmetry); set normalize: false"
+        )
+    env_kwargs = params.get("env_kwargs") or {}
+    if _is_atari(spec.env_id):
+        return make_symmetric_atari_env(
+            spec.env_id, n_envs=n_envs, seed=seed, frame_stack=int(params.get("frame_stack", 4)), env_kwargs=env_kwargs
+        )
+    return make_symmetric_vec_env(spec.env_id, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
+
+
+__all__ = ["algorithm_class", "make_envs", "resolved_hyperparams"]
