@@ -19,7 +19,7 @@ import torch as th
 from stable_baselines3 import PPO
 
 from sb3_equivariant import EquivariantMlpPolicy, make_symmetric_vec_env
-from sb3_equivariant.augmentation.test_time import action_probabilities, symmetrised_probabilities
+from sb3_equivariant.augmentation.test_time import action_probabilities, symmetrized_probabilities
 from sb3_equivariant.multiagent import LEVER_ID, cross_play_scores, lever_symmetry
 from sb3_equivariant.multiagent.lever import lever_payoffs
 
@@ -71,7 +71,7 @@ def main() -> None:
             model = train_pair(method, seed, args.steps)
             probs[method].append(action_probabilities(model.policy, obs)[0].numpy())
             if method == "baseline":
-                probs["baseline_symmetrised"].append(symmetrised_probabilities(model.policy, obs, symmetry)[0].numpy())
+                probs["baseline_symmetrised"].append(symmetrized_probabilities(model.policy, obs, symmetry)[0].numpy())
             print(f"{method} seed {seed}: player 1 pulls {np.round(probs[method][-1][0], 2)}", flush=True)
     with open(args.out / "policies.csv", "w", newline="") as f:
         writer = csv.writer(f)

@@ -41,7 +41,7 @@ LINEAR_CASES = {
 @pytest.mark.parametrize("case", LINEAR_CASES, ids=str)
 def test_linear_is_equivariant(case: str, basis_kind: str) -> None:
     rep_in, rep_out = LINEAR_CASES[case]
-    layer = EquivariantLinear(rep_in, rep_out, in_channels=3, out_channels=5, basis_kind=basis_kind)
+    layer = EquivariantLinear(rep_in, rep_out, in_channels=3, out_channels=5, basis=basis_kind)
     with th.no_grad():
         if layer.bias_coefficients is not None:
             layer.bias_coefficients.normal_()
@@ -54,7 +54,7 @@ def test_linear_is_equivariant(case: str, basis_kind: str) -> None:
 @pytest.mark.parametrize("basis_kind", ["nullspace", "random"])
 def test_ablations_break_equivariance(basis_kind: str) -> None:
     rep_in, rep_out = LINEAR_CASES["C4 regular->regular"]
-    layer = EquivariantLinear(rep_in, rep_out, 2, 2, basis_kind=basis_kind)
+    layer = EquivariantLinear(rep_in, rep_out, 2, 2, basis=basis_kind)
     assert layer.check_equivariance(atol=None) > 1e-2
     assert check_equivariance(layer, layer.example_input(), layer.in_field, layer.out_field) > 1e-2
 
@@ -255,3 +255,14 @@ def test_conv_rep_in_is_the_channel_representation() -> None:
 def test_layers_name_the_expected_argument_type(make, match: str) -> None:
     with pytest.raises(TypeError, match=match):
         make()
+
+
+def test_basis_kind_is_a_deprecated_alias_of_basis() -> None:
+    rep_in, rep_out = signed_permutation(C2, None, {1: [-1, -1]}), regular(C2)
+    with pytest.warns(DeprecationWarning, match="basis_kind= is deprecated, use basis="):
+        old = EquivariantLinear(rep_in, rep_out, 2, 2, basis_kind="nullspace")
+    assert old.basis == "nullspace"
+    with pytest.warns(DeprecationWarning, match="basis_kind is deprecated"):
+        assert old.basis_kind == "nullspace"
+    with pytest.raises(TypeError, match="pass basis= only"):
+        EquivariantLinear(rep_in, rep_out, 2, 2, basis="random", basis_kind="nullspace")

@@ -145,7 +145,7 @@ def test_contract(name: str, training: bool) -> None:
     "make",
     [
         # The paper's ablation: a random basis is not equivariant.
-        lambda: EquivariantLinear(regular(C4), GRID_ACTIONS, 2, 3, basis_kind="random"),
+        lambda: EquivariantLinear(regular(C4), GRID_ACTIONS, 2, 3, basis="random"),
         # A correct pooling checked against a wrong declared type: sign-flipped channels are not invariant under max.
         lambda: _mislabeled_pool(),
     ],
@@ -197,7 +197,7 @@ class _MirrorPairExtractor(EquivariantFeaturesExtractor):
         super().__init__(observation_space, regular(symmetry.group), 3)
         assert isinstance(symmetry.obs_action, Representation)
         self.in_field = symmetry.obs_action
-        self.layer = EquivariantLinear(symmetry.obs_action, regular(symmetry.group), 1, 3, basis_kind=basis)
+        self.layer = EquivariantLinear(symmetry.obs_action, regular(symmetry.group), 1, 3, basis=basis)
 
     def forward(self, observations: th.Tensor) -> th.Tensor:
         return th.relu(self.layer(observations))

@@ -17,7 +17,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 import sb3_equivariant  # noqa: F401  (registers GridWorld)
 from sb3_equivariant import EquivariantActorCriticPolicy, EquivariantCnnPolicy
-from sb3_equivariant.augmentation import SymmetricReplayBuffer, SymmetricRolloutBuffer, SymmetrisedActorCriticPolicy
+from sb3_equivariant.augmentation import SymmetricReplayBuffer, SymmetricRolloutBuffer, SymmetrizedActorCriticPolicy
 from sb3_equivariant.benchmark.config import ZOO_CONFIGS, ZOO_ONLY_KEYS
 from sb3_equivariant.envs import get_symmetry
 
@@ -80,7 +80,7 @@ def test_stub_builds_model_on_rl_zoo3_env(path: Path) -> None:
         if method.startswith("replay"):
             assert isinstance(model.replay_buffer, SymmetricReplayBuffer)
         if method == "symmetrised" and _algo_of(path) in ("ppo", "a2c"):
-            assert isinstance(model.policy, SymmetrisedActorCriticPolicy)
+            assert isinstance(model.policy, SymmetrizedActorCriticPolicy)
         env.close()
 
 

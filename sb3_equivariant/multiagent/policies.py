@@ -181,7 +181,7 @@ class MessagePassingExtractor(BaseFeaturesExtractor, EquivariantModule):
         size, rep_in, in_channels = view.shape[-1], action.channel_rep, 1
         maps: ImageAction = action  # the action on the current feature maps
         for i, (c, k, s) in enumerate(zip(channels, kernels, strides)):
-            conv = EquivariantConv2d(action.spatial, in_channels, c, k, s, rep_in=rep_in, basis_kind=basis)
+            conv = EquivariantConv2d(action.spatial, in_channels, c, k, s, rep_in=rep_in, basis=basis)
             try:
                 conv.check_input_shape(size, size)
             except ValueError as err:
@@ -198,8 +198,8 @@ class MessagePassingExtractor(BaseFeaturesExtractor, EquivariantModule):
         messages, updates = nn.ModuleList(), nn.ModuleList()
         for _ in range(rounds):
             pair = direct_sum(position_rep, copies(reg, width))  # [relative position, neighbor features]
-            messages.append(EquivariantLinear(pair, reg, 1, hidden, basis_kind=basis))
-            updates.append(EquivariantLinear(reg, reg, width + hidden, hidden, basis_kind=basis))
+            messages.append(EquivariantLinear(pair, reg, 1, hidden, basis=basis))
+            updates.append(EquivariantLinear(reg, reg, width + hidden, hidden, basis=basis))
             width = hidden
         return messages, updates
 
@@ -453,8 +453,8 @@ class EquivariantMessagePassingPolicy(MessagePassingPolicy):
     def _heads(self, extractor: MessagePassingExtractor) -> tuple[nn.Module, nn.Module]:
         reg = regular(self.symmetry.group)
         channels = extractor.out_channels
-        action_head = EquivariantLinear(reg, self.symmetry.action_rep, channels, 1, basis_kind=self.basis)
-        value_head = EquivariantLinear(reg, trivial(self.symmetry.group), channels, 1, basis_kind=self.basis)
+        action_head = EquivariantLinear(reg, self.symmetry.action_rep, channels, 1, basis=self.basis)
+        value_head = EquivariantLinear(reg, trivial(self.symmetry.group), channels, 1, basis=self.basis)
         return action_head, value_head
 
     def _get_constructor_parameters(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -15,10 +16,11 @@ import numpy as np
 import torch as th
 from torch import nn
 
+from sb3_equivariant import symmetrizer
 from sb3_equivariant.group import Group
 from sb3_equivariant.representation import ImageAction, Representation
 from sb3_equivariant.representation_algebra import require_representation
-from sb3_equivariant.symmetrizer import BASIS_KINDS, basis, bias_basis, orbit_basis
+from sb3_equivariant.symmetrizer import BASIS_KINDS, bias_basis, orbit_basis
 
 
 @runtime_checkable
@@ -109,6 +111,16 @@ def _replace_equivariant_children(module: nn.Module) -> None:
             _replace_equivariant_children(child)
 
 
+def renamed_keyword(old_value: Any, new_value: Any, old: str, new: str, default: Any) -> Any:
+    """The value of a keyword argument renamed from ``old`` to ``new`` (``old=`` still works, with a DeprecationWarning)."""
+    if old_value is None:
+        return new_value
+    if new_value != default and new_value != old_value:
+        raise TypeError(f"{old}= is the deprecated name of {new}=: pass {new}= only")
+    warnings.warn(f"{old}= is deprecated, use {new}=", DeprecationWarning, stacklevel=3)
+    return old_value
+
+
 class BasisLayer(EquivariantModule):
     """
     Base of every layer whose weight is a linear combination of a fixed basis.
@@ -130,8 +142,9 @@ class BasisLayer(EquivariantModule):
     :param in_channels: number of input blocks.
     :param out_channels: number of output blocks.
     :param bias: add a bias from the invariant subspace of ``block_rep_out`` (nothing if that subspace is empty).
-    :param basis_kind: ``"equivariant"`` (default), or the paper's ablations ``"nullspace"`` / ``"random"``.
-    :param seed: seed of the random basis (``basis_kind="random"`` only).
+    :param basis: ``"equivariant"`` (default), or the paper's ablations ``"nullspace"`` / ``"random"`` (the name
+        every policy uses; ``basis=`` is a deprecated alias).
+    :param seed: seed of the random basis (``basis="random"`` only).
     """
 
     in_field: FieldType
@@ -148,27 +161,30 @@ class BasisLayer(EquivariantModule):
         in_channels: int,
         out_channels: int,
         bias: bool = True,
-        basis_kind: str = "equivariant",
+        basis: str = "equivariant",
         seed: int = 0,
+        *,
+        basis_kind: str | None = None,
     ):
         super().__init__()
+        basis = renamed_keyword(basis_kind, basis, "basis_kind", "basis", "equivariant")
         require_representation(block_rep_in, type(self).__name__)
         require_representation(block_rep_out, type(self).__name__)
-        if basis_kind not in BASIS_KINDS:
-            raise ValueError(f"unknown basis {basis_kind!r}; choose one of {BASIS_KINDS}")
+        if basis not in BASIS_KINDS:
+            raise ValueError(f"unknown basis {basis!r}; choose one of {BASIS_KINDS}")
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"channels must be >= 1, got in_channels={in_channels}, out_channels={out_channels}")
-        sparse = orbit_basis(block_rep_in, block_rep_out) if basis_kind == "equivariant" else None
-        dense = None if sparse is not None else basis(basis_kind, block_rep_in, block_rep_out, seed)
+        sparse = orbit_basis(block_rep_in, block_rep_out) if basis == "equivariant" else None
+        dense = None if sparse is not None else symmetrizer.basis(basis, block_rep_in, block_rep_out, seed)
         self.basis_size = sparse.size if sparse is not None else len(dense)  # type: ignore[arg-type]
         if self.basis_size == 0:
             raise ValueError(
-                f"no {basis_kind} linear map exists from {block_rep_in} to {block_rep_out}: the basis is empty "
+                f"no {basis} linear map exists from {block_rep_in} to {block_rep_out}: the basis is empty "
                 "(e.g. nothing maps invariant inputs to sign-flipping outputs)"
             )
         self.block_rep_in, self.block_rep_out = block_rep_in, block_rep_out
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.basis_kind = basis_kind
+        self.basis = basis
         if sparse is not None:
             owner = th.tensor(sparse.owner.reshape(-1), dtype=th.long)
             scale = th.tensor(sparse.scale, dtype=th.float32)[None, :, :, None]  # (1, r_out, r_in, 1)
@@ -180,11 +196,17 @@ class BasisLayer(EquivariantModule):
             self.register_buffer("_basis_scale", None, persistent=False)
             self.register_buffer("weight_basis", th.as_tensor(np.array(dense), dtype=th.float32), persistent=False)
         self.coefficients = nn.Parameter(th.empty(out_channels, self.basis_size, in_channels))
-        b_basis = bias_basis(basis_kind, block_rep_out, seed) if bias else np.zeros((0, block_rep_out.dim))
+        b_basis = bias_basis(basis, block_rep_out, seed) if bias else np.zeros((0, block_rep_out.dim))
         self.register_buffer("bias_basis", th.as_tensor(np.array(b_basis), dtype=th.float32), persistent=False)
         self.bias_coefficients = nn.Parameter(th.zeros(out_channels, len(b_basis))) if len(b_basis) else None
         self._cache: tuple[tuple[th.Tensor, ...], th.Tensor, th.Tensor | None] | None = None
         self.reset_parameters()
+
+    @property
+    def basis_kind(self) -> str:
+        """Deprecated name of :attr:`basis`."""
+        warnings.warn("basis_kind is deprecated, use basis", DeprecationWarning, stacklevel=2)
+        return self.basis
 
     @property
     def fan_in(self) -> int:

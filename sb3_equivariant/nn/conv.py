@@ -33,7 +33,7 @@ class EquivariantConv2d(BasisLayer):
     :param stride: stride.
     :param padding: zero padding on every side.
     :param bias: learn an invariant bias.
-    :param basis_kind: ``"equivariant"``, ``"nullspace"`` or ``"random"``.
+    :param basis: ``"equivariant"``, ``"nullspace"`` or ``"random"``; ``basis=`` is a deprecated alias.
     :param seed: seed of the random basis.
     """
 
@@ -51,8 +51,10 @@ class EquivariantConv2d(BasisLayer):
         rep_in: Representation | None = None,
         rep_out: Representation | None = None,
         bias: bool = True,
-        basis_kind: str = "equivariant",
+        basis: str = "equivariant",
         seed: int = 0,
+        *,
+        basis_kind: str | None = None,
     ):
         if not isinstance(spatial, SpatialAction):
             raise TypeError(
@@ -62,7 +64,7 @@ class EquivariantConv2d(BasisLayer):
         rep_in = regular(spatial.group) if rep_in is None else rep_in
         rep_out = regular(spatial.group) if rep_out is None else rep_out
         patch = ImageAction(spatial, rep_in).as_representation(kernel_size, kernel_size)
-        super().__init__(patch, rep_out, in_channels, out_channels, bias, basis_kind, seed)
+        super().__init__(patch, rep_out, in_channels, out_channels, bias, basis, seed, basis_kind=basis_kind)
         self.spatial = spatial
         # rep_in / rep_out act on one channel block of the feature maps, as the arguments; the filter basis is over
         # block_rep_in, one channel block's k × k patch (rep_in ⊗ the spatial action on the patch).
@@ -133,5 +135,5 @@ class EquivariantConv2d(BasisLayer):
         return (
             f"{self.spatial.name}: {self.rep_in.name} x{self.in_channels} -> {self.rep_out.name} x{self.out_channels}, "
             f"kernel={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-            f"basis={self.basis_kind}({self.basis_size})"
+            f"basis={self.basis}({self.basis_size})"
         )

@@ -23,7 +23,8 @@ class EquivariantLinear(BasisLayer):
     :param in_channels: number of input copies.
     :param out_channels: number of output copies.
     :param bias: learn an invariant bias.
-    :param basis_kind: ``"equivariant"``, ``"nullspace"`` or ``"random"`` (the paper's ablations).
+    :param basis: ``"equivariant"``, ``"nullspace"`` or ``"random"`` (the paper's ablations); ``basis=`` is a
+        deprecated alias.
     :param seed: seed of the random basis.
     """
 
@@ -37,10 +38,12 @@ class EquivariantLinear(BasisLayer):
         in_channels: int = 1,
         out_channels: int = 1,
         bias: bool = True,
-        basis_kind: str = "equivariant",
+        basis: str = "equivariant",
         seed: int = 0,
+        *,
+        basis_kind: str | None = None,
     ):
-        super().__init__(rep_in, rep_out, in_channels, out_channels, bias, basis_kind, seed)
+        super().__init__(rep_in, rep_out, in_channels, out_channels, bias, basis, seed, basis_kind=basis_kind)
         self.rep_in, self.rep_out = rep_in, rep_out
         self.in_features = in_channels * rep_in.dim
         self.out_features = out_channels * rep_out.dim
@@ -74,5 +77,5 @@ class EquivariantLinear(BasisLayer):
     def extra_repr(self) -> str:
         return (
             f"{self.rep_in.name} x{self.in_channels} -> {self.rep_out.name} x{self.out_channels}, "
-            f"basis={self.basis_kind}({self.basis_size}), bias={self.bias_coefficients is not None}"
+            f"basis={self.basis}({self.basis_size}), bias={self.bias_coefficients is not None}"
         )

@@ -58,7 +58,7 @@ class _EquivariantActorCriticMixin(EquivariantPolicyMixin):
             action_output_rep(self.symmetry, self.action_space),  # type: ignore[attr-defined]
             extractor.channels_pi,
             1,
-            basis_kind=self.basis,
+            basis=self.basis,
         )
         if isinstance(self.action_dist, DiagGaussianDistribution):  # type: ignore[attr-defined]
             # One log-std per orbit of action dimensions: the Gaussian is then equivariant under signed permutations.

@@ -165,7 +165,7 @@ def equivariant_mlp(
     layers: list[nn.Module] = []
     rep, channels = rep_in, in_channels
     for width in widths:
-        layers += [EquivariantLinear(rep, regular(rep.group), channels, width, basis_kind=basis), activation_fn()]
+        layers += [EquivariantLinear(rep, regular(rep.group), channels, width, basis=basis), activation_fn()]
         rep, channels = regular(rep.group), width
     return nn.Sequential(*layers), rep, channels
 
@@ -240,7 +240,7 @@ def action_output_rep(symmetry: Symmetry, action_space: spaces.Space) -> Represe
 
 def value_head(rep: Representation, channels: int, basis: str) -> EquivariantLinear:
     """An invariant scalar head (values)."""
-    return EquivariantLinear(rep, trivial(rep.group), channels, 1, basis_kind=basis)
+    return EquivariantLinear(rep, trivial(rep.group), channels, 1, basis=basis)
 
 
 def init_module(module: nn.Module, gain: float, init_plain: Any) -> None:

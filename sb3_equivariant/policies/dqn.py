@@ -30,7 +30,7 @@ def equivariant_q_head(
     """Hidden regular layers, then ``copies`` blocks of the action permutation (one per quantile for QR-DQN)."""
     rep, channels = features_field(features_extractor, symmetry, observation_space)
     body, rep, channels = equivariant_mlp(rep, channels, net_arch, activation_fn, basis)
-    head = EquivariantLinear(rep, symmetry.action_rep, channels, copies, basis_kind=basis)
+    head = EquivariantLinear(rep, symmetry.action_rep, channels, copies, basis=basis)
     head.reset_parameters(1.0)
     return nn.Sequential(*body, head)
 

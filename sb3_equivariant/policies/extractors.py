@@ -105,7 +105,7 @@ class EquivariantCnnExtractor(EquivariantFeaturesExtractor):
         maps: ImageAction = action  # the action on the current feature maps
         rep_in, in_channels = action.channel_rep, 1
         for i, (c, k, s, p) in enumerate(zip(channels, kernel_sizes, strides, paddings)):
-            conv = EquivariantConv2d(action.spatial, in_channels, c, k, s, p, rep_in=rep_in, basis_kind=basis)
+            conv = EquivariantConv2d(action.spatial, in_channels, c, k, s, p, rep_in=rep_in, basis=basis)
             try:
                 conv.check_input_shape(height, width)
             except ValueError as err:
@@ -115,10 +115,10 @@ class EquivariantCnnExtractor(EquivariantFeaturesExtractor):
             rep_in, in_channels = regular(group), c
         if pooling == "flatten":
             flat = ImageAction(action.spatial, copies(regular(group), in_channels)).as_representation(height, width)
-            head = EquivariantLinear(flat, regular(group), 1, features_channels, basis_kind=basis)
+            head = EquivariantLinear(flat, regular(group), 1, features_channels, basis=basis)
             layers += [nn.Flatten(), head, activation_fn()]
         else:
-            head = EquivariantLinear(regular(group), regular(group), in_channels, features_channels, basis_kind=basis)
+            head = EquivariantLinear(regular(group), regular(group), in_channels, features_channels, basis=basis)
             layers += [GlobalPool2d(pooling, field=maps), head, activation_fn()]
         self.cnn = nn.Sequential(*layers)
 

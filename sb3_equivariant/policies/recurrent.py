@@ -63,9 +63,9 @@ class EquivariantLSTM(EquivariantModule):
         rep, channels = rep_in, in_channels
         for _ in range(num_layers):
             # Gates i, f, g, o (nn.LSTM's order), each hidden_channels regular copies, stacked channel-major.
-            self.input_maps.append(EquivariantLinear(rep, hidden, channels, 4 * hidden_channels, basis_kind=basis))
+            self.input_maps.append(EquivariantLinear(rep, hidden, channels, 4 * hidden_channels, basis=basis))
             self.hidden_maps.append(
-                EquivariantLinear(hidden, hidden, hidden_channels, 4 * hidden_channels, bias=False, basis_kind=basis)
+                EquivariantLinear(hidden, hidden, hidden_channels, 4 * hidden_channels, bias=False, basis=basis)
             )
             rep, channels = hidden, hidden_channels
         for layer in [*self.input_maps, *self.hidden_maps]:
@@ -142,7 +142,7 @@ class EquivariantRecurrentActorCriticPolicy(_EquivariantActorCriticMixin, Recurr
         if self.lstm_critic is not None:
             self.lstm_critic = EquivariantLSTM(rep, channels, self.lstm_channels, layers, self.basis)  # type: ignore[assignment]
         if self.critic is not None:
-            self.critic = EquivariantLinear(rep, regular(group), channels, self.lstm_channels, basis_kind=self.basis)  # type: ignore[assignment]
+            self.critic = EquivariantLinear(rep, regular(group), channels, self.lstm_channels, basis=self.basis)  # type: ignore[assignment]
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
 
     def _finish_kwargs(self, action_space: spaces.Space, kwargs: dict[str, Any]) -> dict[str, Any]:

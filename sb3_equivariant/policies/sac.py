@@ -31,8 +31,8 @@ class EquivariantSACActor(Actor):
         self.symmetry, self.basis = symmetry, basis
         rep, channels = features_field(self.features_extractor, symmetry, self.observation_space)
         self.latent_pi, rep, channels = equivariant_mlp(rep, channels, self.net_arch, self.activation_fn, basis)
-        mu = EquivariantLinear(rep, symmetry.action_rep, channels, 1, basis_kind=basis)
-        log_std = EquivariantLinear(rep, unsigned(symmetry.action_rep), channels, 1, basis_kind=basis)
+        mu = EquivariantLinear(rep, symmetry.action_rep, channels, 1, basis=basis)
+        log_std = EquivariantLinear(rep, unsigned(symmetry.action_rep), channels, 1, basis=basis)
         for head in (mu, log_std):
             head.reset_parameters(1.0)
         self.mu, self.log_std = mu, log_std  # type: ignore[assignment]

@@ -31,7 +31,7 @@ class EquivariantTD3Actor(Actor):
         self.symmetry, self.basis = symmetry, basis
         rep, channels = features_field(self.features_extractor, symmetry, self.observation_space)
         body, rep, channels = equivariant_mlp(rep, channels, self.net_arch, self.activation_fn, basis)
-        head = EquivariantLinear(rep, symmetry.action_rep, channels, 1, basis_kind=basis)
+        head = EquivariantLinear(rep, symmetry.action_rep, channels, 1, basis=basis)
         head.reset_parameters(1.0)
         self.mu = nn.Sequential(*body, head, nn.Tanh())
 
