@@ -130,6 +130,12 @@ def _iqm(values: object) -> float:
 
 PAPER_METHODS = ("baseline", "equivariant", "nullspace", "random", "augment_random")
 OFF_POLICY_METHODS = ("baseline", "equivariant", "replay_random", "replay_all")
+#: The rl_zoo3-tuned CartPole PPO protocol of the default-choosing experiments: 10 seeds, 40k steps, an evaluation
+#: of 20 episodes every 1024 steps.
+CARTPOLE_ZOO: dict[str, Any] = dict(
+    config="ppo", algo="ppo", env_id="CartPole-v1", seeds=tuple(range(10)), n_timesteps=40_000, eval_freq=1_024,
+    n_eval_episodes=20,
+)  # fmt: skip
 #: The sizing rules side by side (`equivariant`, the default rule, is `equivariant_parameters`).
 SIZING_METHODS = ("baseline", "equivariant_channels", "equivariant_parameters", "equivariant_units")
 
@@ -317,29 +323,17 @@ PRESETS: dict[str, Experiment] = {
         # Default widths: the same experiments with each sizing rule of the equivariant policies (docs/results.md).
         Experiment(
             "sizing_cartpole",
-            "ppo",
-            "ppo",
-            "CartPole-v1",
             # Ran at e2df458, when `equivariant` read SB3's widths as channels (`equivariant_channels` since).
-            ("baseline", "equivariant", "equivariant_parameters", "equivariant_units", "augment_random", "symmetrised"),
-            tuple(range(10)),
-            40_000,
-            1_024,
-            20,
+            methods=("baseline", "equivariant", "equivariant_parameters", "equivariant_units", "augment_random", "symmetrised"),
             description="CartPole-v1, rl_zoo3 PPO: the equivariant sizing rules vs MlpPolicy and augmentation, 10 seeds",
+            **CARTPOLE_ZOO,
         ),
         Experiment(
             "activation_cartpole",
-            "ppo",
-            "ppo",
-            "CartPole-v1",
-            ("baseline", "baseline_relu", "equivariant", "equivariant_tanh", "augment_random", "symmetrised"),
-            tuple(range(10)),
-            40_000,
-            1_024,
-            20,
+            methods=("baseline", "baseline_relu", "equivariant", "equivariant_tanh", "augment_random", "symmetrised"),
             description="CartPole-v1, rl_zoo3 PPO: the equivariant default (ReLU) vs tanh, MlpPolicy (tanh, ReLU) and "
             "augmentation, 10 seeds",
+            **CARTPOLE_ZOO,
         ),
         Experiment(
             "sizing_acrobot",
