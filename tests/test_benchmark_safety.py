@@ -30,6 +30,7 @@ from sb3_equivariant.benchmark.aggregate import (
     summarize,
     threshold_sensitivity,
 )
+from sb3_equivariant.benchmark.files import snapshot_partial
 from sb3_equivariant.benchmark.provenance import MixedCommitsError, check_same_code, code_version, write_record
 from sb3_equivariant.benchmark.runner import (
     EVAL_SEED_STRIDE,
@@ -307,6 +308,18 @@ def test_checkpoints_do_not_wait_for_evaluations(tmp_path: Path) -> None:
     assert [r["step"] for r in read_curve(path / "curve.csv")] == [0] and state["wall_time"] > 0
     assert run_one(spec, str(tmp_path / "res"), str(tmp_path / "ckpt"))["status"] == "done"
     assert [r["step"] for r in read_curve(tmp_path / "res" / spec.relative_dir() / "curve.csv")] == [0, 1024]
+
+
+def test_snapshot_of_an_unfinished_run_and_its_removal(tmp_path: Path) -> None:
+    spec = _spec(n_timesteps=1024)
+    run_dir, ckpt_dir = tmp_path / "res" / spec.relative_dir(), tmp_path / "ckpt" / spec.relative_dir()
+    assert snapshot_partial(run_dir, ckpt_dir) is None  # nothing trained yet
+    assert _run_killed(spec, tmp_path, "swap") == -signal.SIGKILL  # its newest checkpoint: step 512
+    state = snapshot_partial(run_dir, ckpt_dir)
+    assert state is not None and state["num_timesteps"] == 512 and state["code"]["commit"] == code_version()["commit"]
+    assert [r["step"] for r in read_curve(run_dir / "partial" / "curve.csv")] == [0, 256, 512]
+    assert run_one(spec, str(tmp_path / "res"), str(tmp_path / "ckpt"))["status"] == "done"
+    assert snapshot_partial(run_dir, ckpt_dir) is None and not (run_dir / "partial").exists()
 
 
 def _newest_state(ckpt_dir: Path) -> int:

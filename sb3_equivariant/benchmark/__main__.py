@@ -64,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoints", default="runs/checkpoints", help="checkpoints and final models")
     parser.add_argument("--checkpoint-seconds", type=float, default=60.0, help="minimum wall time between checkpoints")
     parser.add_argument("--aggregate-only", action="store_true", help="only aggregate and plot finished runs")
+    parser.add_argument(
+        "--snapshot-partial",
+        action="store_true",
+        help="copy each unfinished run's newest checkpointed curve to <results>/.../partial/ (to commit long runs as they go)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap repetitions")
     parser.add_argument(
@@ -151,6 +156,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     exp = experiment_from_args(args)
     results = Path(args.results or ("runs/results" if exp.scratch else "results"))
+    if args.snapshot_partial:
+        from sb3_equivariant.benchmark.files import snapshot_partial
+
+        for spec in exp.specs(results):
+            state = snapshot_partial(results / spec.relative_dir(), Path(args.checkpoints) / spec.relative_dir())
+            if state is not None:
+                console.print(f"partial {spec.relative_dir()}: {state['num_timesteps']:,} of {spec.n_timesteps:,} steps")
+        return 0
     if not args.aggregate_only:
         from sb3_equivariant.benchmark.grid import run_grid
 

@@ -69,3 +69,41 @@ class AppendingCSVOutputFormat(CSVOutputFormat):
 
 
 __all__ = ["CURVE_FIELDS", "AppendingCSVOutputFormat", "curve_text", "is_done", "read_curve", "read_manifest"]
+
+
+def snapshot_partial(run_dir: Path, ckpt_dir: Path) -> dict[str, Any] | None:
+    """
+    Copy the curve of an unfinished run's newest complete checkpoint to ``<run_dir>/partial/`` (``curve.csv`` and
+    ``state.json``: steps, wall time and the code that trained it), so that long runs can be committed as they go.
+    Aggregation reads finished runs only; a finished run's ``partial/`` is removed.
+
+    :param run_dir: the run's results directory.
+    :param ckpt_dir: the run's checkpoint directory.
+    :return: the snapshot's state, or ``None`` (finished, or no checkpoint yet).
+    """
+    import shutil
+
+    from sb3_equivariant.benchmark.checkpoint import latest_checkpoint
+    from sb3_equivariant.benchmark.storage import atomic_write_text
+
+    partial = run_dir / "partial"
+    if is_done(run_dir):
+        shutil.rmtree(partial, ignore_errors=True)
+        return None
+    latest = latest_checkpoint(ckpt_dir)
+    if latest is None:
+        return None
+    path, state = latest
+    rows = read_curve(path / "curve.csv")
+    snapshot = {
+        "status": "partial",
+        "num_timesteps": int(state["num_timesteps"]),
+        "wall_time": float(state["wall_time"]),
+        "code": state.get("code"),
+        "resumed_codes": state.get("resumed_codes", []),
+    }
+    partial.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(partial / "curve.csv", curve_text(rows))
+    atomic_write_text(partial / "state.json", json.dumps(snapshot, indent=1))
+    return snapshot
+
