@@ -352,7 +352,12 @@ def _dim_of(perms: Any, signs: Any, keys: list[int], name: str) -> int:
     given = perms if perms is not None else signs
     if not keys:
         raise RepresentationError(f"{name}: no generators given")
-    return len(given[keys[0]])
+    dim = len(given[keys[0]])
+    if dim == 0:
+        raise RepresentationError(
+            f"{name}: empty index/sign lists give a 0-dimensional representation; give one entry per coordinate"
+        )
+    return dim
 
 
 def from_generators(group: Group, images: Mapping[int, np.ndarray], name: str = "rho") -> Representation:

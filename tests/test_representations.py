@@ -183,3 +183,9 @@ def test_image_representation_matches_transform() -> None:
     x = np.random.randn(7, 2, 4, 4)
     for g in D4.elements:
         np.testing.assert_allclose(rep.apply(x.reshape(7, -1), g), action.transform(x, g).reshape(7, -1), atol=1e-12)
+
+
+@pytest.mark.parametrize("perms, signs", [({1: []}, None), (None, {1: []})])
+def test_empty_signed_permutation_is_refused(perms, signs) -> None:
+    with pytest.raises(RepresentationError, match="0-dimensional representation"):
+        signed_permutation(flip_group(), perms, signs)

@@ -106,4 +106,3 @@ def snapshot_partial(run_dir: Path, ckpt_dir: Path) -> dict[str, Any] | None:
     atomic_write_text(partial / "curve.csv", curve_text(rows))
     atomic_write_text(partial / "state.json", json.dumps(snapshot, indent=1))
     return snapshot
-
