@@ -326,38 +326,3 @@ def test_maskable_ppo_learns_saves_and_loads(tmp_path) -> None:
         warnings.simplefilter("error")
         loaded = MaskablePPO.load(tmp_path / "maskable")
     np.testing.assert_array_equal(loaded.predict(obs, action_masks=masks, deterministic=True)[0], actions)
-
-
-@pytest.mark.parametrize("algo", [PPO, A2C, TRPO])
-def test_default_activation_lets_the_value_depend_on_the_state(algo: type) -> None:
-    # CartPole's flip negates the whole state: with SB3's tanh the equivariant value would start constant with zero
-    # gradient on every weight; with the default ReLU it depends on the state and all its weights learn.
-    obs = th.randn(16, 4)
-    model = algo(EquivariantMlpPolicy, _env("CartPole-v1"), seed=0)
-    values = model.policy.predict_values(obs)
-    assert float(values.detach().std()) > 1e-3
-    values.sum().backward()
-    value_weights = [model.policy.value_net.coefficients, *(m.coefficients for m in model.policy.mlp_extractor.value_net[::2])]
-    assert all(float(w.grad.abs().max()) > 1e-6 for w in value_weights)
-    with pytest.warns(UserWarning, match="activation_fn=Tanh is odd and the symmetry negates the whole input"):
-        tanh = algo(EquivariantMlpPolicy, _env("CartPole-v1"), seed=0, policy_kwargs=dict(activation_fn=th.nn.Tanh))
-    assert float(tanh.policy.predict_values(obs).detach().std()) < 1e-5  # the constant value the warning is about
-
-
-def test_default_activation_is_recorded_so_saved_models_keep_it(tmp_path) -> None:
-    # SB3's load rebuilds the policy from the algorithm's policy_kwargs: the default must be in them (zips saved
-    # before it was recorded load with SB3's default, as they were built: tests/test_discovery.py).
-    model = PPO(EquivariantMlpPolicy, _env("CartPole-v1"), seed=0)
-    assert model.policy_kwargs["activation_fn"] is th.nn.ReLU
-    model.save(tmp_path / "m")
-    loaded = PPO.load(tmp_path / "m", device="cpu")
-    assert loaded.policy.activation_fn is th.nn.ReLU
-    obs = th.randn(8, 4)
-    th.testing.assert_close(loaded.policy.predict_values(obs), model.policy.predict_values(obs), atol=0, rtol=0)
-
-
-@pytest.mark.parametrize("env_id", ["Acrobot-v1", "Pendulum-v1"])
-def test_tanh_does_not_warn_when_no_element_negates_the_state(env_id: str) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)
-        PPO(EquivariantMlpPolicy, _env(env_id), policy_kwargs=dict(activation_fn=th.nn.Tanh))

@@ -330,9 +330,11 @@ PRESETS: dict[str, Experiment] = {
         ),
         Experiment(
             "activation_cartpole",
+            # Runs at a99c3f9, where `equivariant` used ReLU (then its default) and `equivariant_tanh` SB3's tanh; the
+            # default is SB3's again since: resume it from a checkout of a99c3f9.
             methods=("baseline", "baseline_relu", "equivariant", "equivariant_tanh", "augment_random", "symmetrised"),
-            description="CartPole-v1, rl_zoo3 PPO: the equivariant default (ReLU) vs tanh, MlpPolicy (tanh, ReLU) and "
-            "augmentation, 10 seeds",
+            description="CartPole-v1, rl_zoo3 PPO: equivariant with ReLU (`equivariant` at a99c3f9) vs tanh, MlpPolicy "
+            "(tanh, ReLU) and augmentation, 10 seeds",
             **CARTPOLE_ZOO,
         ),
         Experiment(

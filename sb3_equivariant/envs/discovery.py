@@ -117,22 +117,6 @@ def resolve_symmetry(
     return symmetry
 
 
-def being_loaded(algorithm: BaseAlgorithm) -> bool:
-    """
-    Whether ``algorithm`` is being rebuilt by SB3's ``BaseAlgorithm.load`` (its ``_setup_model`` called from ``load``)
-    rather than constructed by a user. Reads the stack only.
-
-    :param algorithm: the algorithm found by :func:`constructing_algorithm`.
-    """
-    load_code = BaseAlgorithm.load.__func__.__code__  # type: ignore[attr-defined]
-    frame = sys._getframe(1)
-    while frame is not None and frame.f_locals.get("self") is not algorithm:
-        frame = frame.f_back  # type: ignore[assignment]
-    while frame is not None and frame.f_locals.get("self") is algorithm:
-        frame = frame.f_back  # type: ignore[assignment]
-    return frame is not None and frame.f_code is load_code
-
-
 def env_of(algorithm: BaseAlgorithm | None) -> Any:
     """The env of ``algorithm`` (``None`` without an algorithm or, e.g. in ``load`` without an env, without an env)."""
     return algorithm.env if algorithm is not None else None

@@ -107,8 +107,7 @@ class EquivariantActorCriticPolicy(_EquivariantActorCriticMixin, ActorCriticPoli
 
     Extra keyword arguments ``symmetry``, ``basis`` and ``sizing``: see
     :class:`~sb3_equivariant.policies.base.EquivariantPolicyMixin`; the others are ``ActorCriticPolicy``'s, with
-    ``net_arch`` in channels of the regular representation (default: SB3's ``[64, 64]`` read by ``sizing``) and
-    ``activation_fn`` defaulting to ``nn.ReLU`` instead of SB3's ``nn.Tanh`` (see the mixin).
+    ``net_arch`` in channels of the regular representation (default: SB3's ``[64, 64]`` read by ``sizing``).
     """
 
 

@@ -7,9 +7,8 @@ from typing import Any, ClassVar
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
-from torch import nn
 
-from sb3_equivariant.envs.discovery import being_loaded, constructing_algorithm, resolve_symmetry
+from sb3_equivariant.envs.discovery import constructing_algorithm, resolve_symmetry
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.policies.common import DEFAULT_SIZING, check_sizing, default_width, extractor_kwargs
 from sb3_equivariant.policies.pairing import check_pairing
@@ -92,14 +91,9 @@ class EquivariantPolicyMixin(SymmetricPolicyMixin):
         in regular channels), ``"parameters"`` (divided by ``√|G|``: about SB3's parameter count) or ``"units"``
         (divided by ``|G|``: SB3's number of units). Default: ``"parameters"`` (see docs/results.md, "Default widths").
     :param kwargs: the SB3 policy's other arguments; ``net_arch`` is in channels of the regular representation
-        (``|G|`` units each); ``activation_fn`` defaults to ``nn.ReLU`` in every family (SB3's PPO / A2C and
-        RecurrentPPO use ``nn.Tanh``): when the symmetry negates the whole observation (CartPole), an odd activation
-        makes every invariant output, the value, constant at initialization with zero gradient on its weights (see
-        :func:`~sb3_equivariant.policies.common.equivariant_mlp`).
+        (``|G|`` units each).
     """
 
-    #: The activation used when ``activation_fn`` is not given.
-    default_activation_fn: ClassVar[type[nn.Module]] = nn.ReLU
     #: The features extractor used when ``features_extractor_class`` is not given.
     default_features_extractor_class: ClassVar[type[BaseFeaturesExtractor]] = FlattenExtractor
     #: The action spaces the family supports.
@@ -121,14 +115,6 @@ class EquivariantPolicyMixin(SymmetricPolicyMixin):
         if not isinstance(action_space, self.action_spaces):
             supported = ", ".join(space.__name__ for space in self.action_spaces)
             raise SymmetryError(f"{type(self).__name__} supports {supported} action spaces, got {action_space}")
-        if kwargs.get("activation_fn") is None:
-            if algorithm is not None and being_loaded(algorithm):
-                # A zip saved before the default was recorded in policy_kwargs: SB3's default, as when it was saved.
-                kwargs.pop("activation_fn", None)
-            else:
-                kwargs["activation_fn"] = self.default_activation_fn
-                if algorithm is not None:  # recorded, so that a saved model does not depend on this default
-                    algorithm.policy_kwargs = {**algorithm.policy_kwargs, "activation_fn": self.default_activation_fn}
         basis, sizing = kwargs.pop("basis", "equivariant"), kwargs.pop("sizing", None)
         if basis not in BASIS_KINDS:
             raise ValueError(f"unknown basis {basis!r}; choose one of {BASIS_KINDS}")

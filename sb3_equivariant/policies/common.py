@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
-import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.preprocessing import is_image_space
@@ -130,38 +128,10 @@ def parse_net_arch(
     return {"pi": list(net_arch), "vf": list(net_arch)}
 
 
-def is_odd(activation_fn: type[nn.Module]) -> bool:
-    """Whether ``activation_fn()(-x) == -activation_fn()(x)`` (tanh, identity, softsign, ...), probed numerically."""
-    x = th.linspace(-4.0, 4.0, 81)
-    with th.no_grad():
-        act = activation_fn()
-        return bool(th.allclose(act(-x), -act(x), atol=1e-6))
-
-
-def negating_element(rep: Representation) -> int | None:
-    """A group element acting on ``rep`` as ``-I`` (CartPole's flip negates the whole state), or ``None``."""
-    minus_identity = -np.eye(rep.dim)
-    return next((g for g in range(len(rep.group)) if np.allclose(rep(g), minus_identity)), None)
-
-
 def equivariant_mlp(
     rep_in: Representation, in_channels: int, widths: list[int], activation_fn: type[nn.Module], basis: str
 ) -> tuple[nn.Sequential, Representation, int]:
-    """
-    Hidden layers of regular channels; returns the net and the representation / channel count of its output.
-
-    Warns when ``activation_fn`` is odd and an element negates the input: equivariance then forces that element to
-    act on every hidden layer as ``-1`` while the biases are zero, so every invariant output (a value, the mean of
-    Q-values over an orbit) is constant at initialization and only the biases get a gradient; learning is slowed
-    until they grow. A non-odd activation (ReLU, the default) has no such subspace.
-    """
-    if widths and negating_element(rep_in) is not None and is_odd(activation_fn):
-        warnings.warn(
-            f"activation_fn={activation_fn.__name__} is odd and the symmetry negates the whole input: the network's "
-            "invariant outputs (the value) start constant with no gradient on their weights, which slows learning. "
-            "Use a non-odd activation such as nn.ReLU (the default of equivariant policies).",
-            stacklevel=3,
-        )
+    """Hidden layers of regular channels; returns the net and the representation / channel count of its output."""
     layers: list[nn.Module] = []
     rep, channels = rep_in, in_channels
     for width in widths:
