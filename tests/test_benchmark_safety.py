@@ -5,12 +5,14 @@ or of its worker, two crashes in a row), the steps-to-threshold rule, disjoint e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -30,7 +32,7 @@ from sb3_equivariant.benchmark.aggregate import (
     summarize,
     threshold_sensitivity,
 )
-from sb3_equivariant.benchmark.files import snapshot_partial
+from sb3_equivariant.benchmark.files import is_done, snapshot_partial
 from sb3_equivariant.benchmark.provenance import MixedCommitsError, check_same_code, code_version, write_record
 from sb3_equivariant.benchmark.runner import (
     EVAL_SEED_STRIDE,
@@ -461,6 +463,39 @@ def test_killed_worker_fails_only_its_run(tmp_path: Path, max_restarts: int) -> 
         assert "killed by SIGKILL" in error
     else:
         assert status[first] == "done" and not (tmp_path / "res" / first / "failed.json").exists()
+
+
+def test_workers_end_with_their_killed_grid(tmp_path: Path) -> None:
+    """SIGKILL of the grid (no clean-up runs) must not leave its worker training the run unattended."""
+    spec = _spec(n_timesteps=1_000_000)
+    script = (
+        "import sys; from sb3_equivariant.benchmark import grid; from sb3_equivariant.benchmark.spec import RunSpec\n"
+        "if __name__ == '__main__':\n"
+        f"    grid.run_grid([RunSpec(**{dataclasses.asdict(spec)!r})], sys.argv[1], sys.argv[2], show_progress=False)\n"
+    )
+    (tmp_path / "grid_script.py").write_text(script)
+    env = {**os.environ, "PYTHONPATH": str(Path(sb3_equivariant.__file__).parents[1])}
+    lock = tmp_path / "res" / spec.relative_dir() / ".lock"
+    parent = subprocess.Popen([sys.executable, str(tmp_path / "grid_script.py"), str(tmp_path / "res"), str(tmp_path / "ckpt")], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (storage.read_lock(lock) or {}).get("pid"):
+            assert parent.poll() is None and time.monotonic() < deadline, "the grid did not start its run"
+            time.sleep(0.1)
+        holder = storage.read_lock(lock)
+        assert holder and holder["pid"] != parent.pid  # trained by a worker process
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 5 * grid.PARENT_POLL_SECONDS + 5
+        while storage.holder_alive(holder) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        orphaned = storage.holder_alive(holder)
+    finally:
+        parent.kill()
+    if orphaned:
+        os.kill(holder["pid"], signal.SIGKILL)
+    assert not orphaned, "the worker kept training after its grid was killed"
+    assert not is_done(tmp_path / "res" / spec.relative_dir())  # ended, not finished
 
 
 def test_summary_lists_runs_of_other_grids_and_failures(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@ Run a grid of :class:`~.runner.RunSpec` not finished yet, resumably, on one of t
 
 - ``local`` (default): ``jobs`` worker processes on this machine, one process per run. A worker that dies (killed,
   out of memory) costs only its own run, which restarts from its checkpoint (up to ``max_restarts`` times); the
-  other runs, running or queued, are unaffected.
+  other runs, running or queued, are unaffected. Workers end within a second of their grid's death (SIGKILL
+  included), so a killed grid leaves no run training unattended.
 - ``ray``: every run a Ray task with one CPU (and ``gpus_per_run`` GPUs), on a local Ray instance or a cluster
   (``ray_address``). Ray reschedules the task of a dead worker (up to ``max_restarts`` times), and it resumes from
   its checkpoint. On a cluster, the results and checkpoint roots must be one shared filesystem mounted at the same
@@ -20,6 +21,8 @@ import json
 import os
 import pickle
 import signal
+import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from multiprocessing import get_context
@@ -35,6 +38,8 @@ from sb3_equivariant.benchmark.storage import atomic_write_text
 BACKENDS = ("local", "ray")
 #: Seconds between progress updates while waiting for runs.
 POLL_SECONDS = 5.0
+#: Seconds between a worker's checks that its grid is still running.
+PARENT_POLL_SECONDS = 1.0
 
 Event = tuple[RunSpec, dict[str, Any]] | None
 
@@ -53,9 +58,21 @@ def _ray_task(cwd: str, spec: RunSpec, kwargs: dict[str, Any]) -> dict[str, Any]
     return run_safely(spec, kwargs)
 
 
-def _child(conn: Connection, spec: RunSpec, kwargs: dict[str, Any]) -> None:
+def _child(conn: Connection, spec: RunSpec, kwargs: dict[str, Any], parent: int) -> None:
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     conn.send(run_safely(spec, kwargs))
     conn.close()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """
+    End this worker once the grid that started it is gone (killed by SIGKILL or SIGTERM, which skip its clean-up):
+    nobody would collect the run, and an orphan would keep training it beside the next grid. The run resumes from its
+    checkpoint, and its lock, held by a dead process, is taken over.
+    """
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
 
 
 def _receive(connection: Connection) -> dict[str, Any] | None:
@@ -87,7 +104,7 @@ def local_backend(
             while queue and len(running) < jobs:
                 spec = queue.pop(0)
                 receive, send = ctx.Pipe(duplex=False)
-                process = ctx.Process(target=_child, args=(send, spec, kwargs), name=f"run {spec.relative_dir()}")
+                process = ctx.Process(target=_child, args=(send, spec, kwargs, os.getpid()), name=f"run {spec.relative_dir()}")
                 process.start()
                 send.close()
                 running[process.sentinel] = (process, spec, receive)

@@ -99,6 +99,8 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # alive, owned by another user
         return True
+    with contextlib.suppress(OSError):  # Linux: a zombie (exited, not yet reaped) is not running
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
     return True
 
 
