@@ -19,6 +19,7 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 
+from sb3_equivariant.benchmark.provenance import code_version
 from sb3_equivariant.envs.room import KEY_CELL, LETTER_CELL, ROOM_ID, ROOM_MOVES
 from sb3_equivariant.prae import CARTPOLE_ID, PRAE, TransitionDataset, collect_dataset, evaluate_cartpole, evaluate_room
 
@@ -46,6 +47,7 @@ FIELDS = [
     "eval_episodes",
     "train_goal_success",
     "test_goal_success",
+    "code",
 ]
 
 
@@ -198,7 +200,13 @@ def main() -> None:
     done = set()
     if path.exists():
         with open(path) as file:
-            done = {(row["method"], int(row["seed"])) for row in csv.DictReader(file)}
+            reader = csv.DictReader(file)
+            if reader.fieldnames != FIELDS:
+                raise SystemExit(f"{path} has other columns than this version writes ({reader.fieldnames}): pass a new --out")
+            done = {(row["method"], int(row["seed"])) for row in reader}
+    # Which code produced each row: the commit, "+dirty" (and the diff's hash) when the tree had changes.
+    code = code_version(exclude=(path,))
+    code_id = f"{str(code.get('commit'))[:10]}" + (f"+dirty({str(code.get('diff_sha256'))[:8]})" if code.get("dirty") else "")
     env_id, env_kwargs = TASKS[args.task]
     for seed in args.seeds:
         todo = [method for method in args.methods if (method, seed) not in done]
@@ -212,6 +220,7 @@ def main() -> None:
         )
         for method in todo:
             row = run(args.task, method, seed, (train, valid), args.epochs, args.eval_episodes)  # type: ignore[arg-type]
+            row["code"] = code_id
             print(row, flush=True)
             new_file = not path.exists()
             with open(path, "a", newline="") as file:

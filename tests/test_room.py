@@ -8,7 +8,7 @@ from sb3_equivariant.envs.room import KEY_CELL, LETTER_CELL, ROOM_ID, TRAIN_GOAL
 UP, RIGHT, DOWN, LEFT = 0, 1, 2, 3
 
 
-def _walk(env: Room, cells: list[tuple[int, int]]) -> list[tuple[float, bool, bool | None]]:
+def _walk(env: Room, cells: list[tuple[int, int]]) -> list[tuple[float, bool, bool]]:
     """Walk the robot through neighbouring cells; (reward, terminated, info["is_success"]) of each step."""
     out = []
     for cell in cells:
@@ -45,7 +45,7 @@ def test_deliver_the_key(n_objects: int) -> None:
     env.reset(seed=0)
     env.robot = (5, 3)
     steps = _walk(env, [(5, 4), (5, 5), (6, 5), (6, 6)])
-    assert steps == [(-0.1, False, None), (1.0, False, None), (-0.1, False, None), (1.0, True, True)]
+    assert steps == [(-0.1, False, False), (1.0, False, False), (-0.1, False, False), (1.0, True, True)]
     assert KEY_CELL not in env.remaining
     # The goal observation is what the robot sees on arrival.
     np.testing.assert_array_equal(env._render(env.robot, env.remaining), env.goal_observation())
@@ -55,7 +55,7 @@ def test_letter_is_a_distractor() -> None:
     env = Room(n_objects=2, goal=(3, 5))
     env.reset(seed=0)
     env.robot = (3, 2)
-    assert _walk(env, [LETTER_CELL, (3, 4), (3, 5)]) == [(-1.0, False, None), (-0.1, False, None), (-0.1, True, False)]
+    assert _walk(env, [LETTER_CELL, (3, 4), (3, 5)]) == [(-1.0, False, False), (-0.1, False, False), (-0.1, True, False)]
 
 
 def test_walls_and_channels() -> None:
@@ -83,3 +83,16 @@ def test_walls_and_channels() -> None:
 def test_bad_arguments(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         Room(**kwargs)
+
+
+def test_an_episode_cut_by_the_time_limit_is_a_failure() -> None:
+    """The success rate of a policy that never delivers the key is 0, not NaN (the truncated step reports it too)."""
+    from sb3_equivariant.prae.evaluation import run_episodes
+
+    class Up:  # walks into the top wall forever
+        def predict(self, obs, state=None, episode_start=None, deterministic=True):  # noqa: ANN001, ANN201
+            return np.zeros(len(obs), dtype=np.int64), state
+
+    lengths, successes = run_episodes(Up(), gym.make(ROOM_ID, n_objects=1), 2, seed=0)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(lengths, [100, 100])
+    np.testing.assert_array_equal(successes, [0.0, 0.0])

@@ -54,7 +54,8 @@ class Room(gym.Env):
         1 right, 2 down, 3 left; a move into a wall leaves the robot in place. Rewards (as the authors' env): +1 for
         picking up the key, -1 for picking up the letter, +1 for standing on the goal cell once the key is picked up, -0.1
         otherwise. The episode terminates when the robot stands on the goal cell holding an object (as the authors' env:
-    the letter alone ends it too); ``info["is_success"]`` at termination says whether the key was delivered. Made with
+    the letter alone ends it too). ``info["is_success"]`` on every step: whether the episode has ended with the key
+        delivered (False until then, so that an episode cut by the time limit counts as a failure). Made with
         ``gymnasium.make(ROOM_ID)`` the episode is truncated after 100 steps; the class itself has no time limit.
 
         :param n_objects: 1 (key) or 2 (key and letter, the letter a distractor).
@@ -121,9 +122,8 @@ class Room(gym.Env):
             reward = -0.1
         holding = len(self.remaining) < self.n_objects
         terminated = holding and self.robot == self.goal
-        info: dict[str, Any] = {"goal": self.goal}
-        if terminated:  # SB3's convention; an episode also ends when the letter alone is brought to the goal
-            info["is_success"] = KEY_CELL not in self.remaining
+        # Read at the episode's last step (SB3's convention), which may be a truncation; the letter alone also ends it.
+        info: dict[str, Any] = {"goal": self.goal, "is_success": terminated and KEY_CELL not in self.remaining}
         return self._render(self.robot, self.remaining), reward, terminated, False, info
 
     def goal_observation(self) -> np.ndarray:
