@@ -250,6 +250,21 @@ def test_sizing_sets_parameter_counts(algo: type, sizing: str, low: float, high:
     assert equivariant.policy.sizing == sizing
 
 
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "sb3_equivariant/GridWorld-v0"])
+def test_ortho_init_matches_sb3_orthogonal_variance(env_id: str) -> None:
+    """Under SB3's ortho_init every equivariant layer starts with an orthogonal matrix's variance, gain²/max(fan)."""
+    policy_class, kwargs = ON_POLICY_CASES[env_id]
+    policy = PPO(policy_class, make_symmetric_env(env_id), policy_kwargs=kwargs, seed=0).policy
+    gains = {"action_net": 0.01, "value_net": 1.0}
+    layers = [(name, m) for name, m in policy.named_modules() if isinstance(m, BasisLayer)]
+    assert len(layers) >= 4
+    for name, layer in layers:
+        gain = gains.get(name, 2**0.5)
+        expected = gain**2 / max(layer.fan_in, layer.out_channels * layer.block_rep_out.dim)
+        variance = layer.weight_and_bias()[0].detach().pow(2).mean().item()
+        assert 0.6 < variance / expected < 1.6, (name, variance, expected)
+
+
 def test_default_sizing(tmp_path) -> None:
     model = PPO(EquivariantMlpPolicy, make_symmetric_env("CartPole-v1"))
     assert model.policy.mlp_extractor.channels_pi == 45  # SB3's 64 units / sqrt(|G|): about SB3's parameter count

@@ -338,6 +338,13 @@ PRESETS: dict[str, Experiment] = {
             **CARTPOLE_ZOO,
         ),
         Experiment(
+            "init_cartpole",
+            methods=("baseline", "equivariant", "augment_random", "symmetrised"),
+            description="CartPole-v1, rl_zoo3 PPO: the equivariant policy with SB3's orthogonal-init variance against "
+            "MlpPolicy and the augmentation baselines, 10 seeds",
+            **CARTPOLE_ZOO,
+        ),
+        Experiment(
             "sizing_acrobot",
             "ppo",
             "ppo",

@@ -212,12 +212,20 @@ class BasisLayer(EquivariantModule):
     def fan_in(self) -> int:
         return self.in_channels * self.block_rep_in.dim
 
-    def reset_parameters(self, gain: float = math.sqrt(2)) -> None:
+    @property
+    def fan_out(self) -> int:
+        return self.out_channels * self.block_rep_out.dim
+
+    def reset_parameters(self, gain: float = math.sqrt(2), fan: str = "in") -> None:
         """
-        Variance-preserving init over the basis: each dense weight entry has, on average, variance ``gain² / fan_in``
-        (He for ``gain=√2``), whatever the basis size. Bias coefficients start at zero, as in SB3.
+        Init over the basis: each dense weight entry has, on average, variance ``gain² / fan_in`` (``fan="in"``: He
+        for ``gain=√2``), or ``gain² / max(fan_in, fan_out)`` (``fan="max"``: the variance of torch's orthogonal init,
+        which SB3's ``ortho_init`` uses), whatever the basis size. Bias coefficients start at zero, as in SB3.
         """
-        std = gain * math.sqrt(self.block_rep_out.dim * self.block_rep_in.dim / (self.basis_size * self.fan_in))
+        if fan not in ("in", "max"):
+            raise ValueError(f"fan must be 'in' or 'max', got {fan!r}")
+        n = self.fan_in if fan == "in" else max(self.fan_in, self.fan_out)
+        std = gain * math.sqrt(self.block_rep_out.dim * self.block_rep_in.dim / (self.basis_size * n))
         with th.no_grad():
             self.coefficients.normal_(0.0, std)
             if self.bias_coefficients is not None:
