@@ -476,7 +476,8 @@ def test_workers_end_with_their_killed_grid(tmp_path: Path) -> None:
     (tmp_path / "grid_script.py").write_text(script)
     env = {**os.environ, "PYTHONPATH": str(Path(sb3_equivariant.__file__).parents[1])}
     lock = tmp_path / "res" / spec.relative_dir() / ".lock"
-    parent = subprocess.Popen([sys.executable, str(tmp_path / "grid_script.py"), str(tmp_path / "res"), str(tmp_path / "ckpt")], env=env)
+    command = [sys.executable, str(tmp_path / "grid_script.py"), str(tmp_path / "res"), str(tmp_path / "ckpt")]
+    parent = subprocess.Popen(command, env=env)
     try:
         deadline = time.monotonic() + 120
         while not (storage.read_lock(lock) or {}).get("pid"):

@@ -90,7 +90,7 @@ def test_an_episode_cut_by_the_time_limit_is_a_failure() -> None:
     from sb3_equivariant.prae.evaluation import run_episodes
 
     class Up:  # walks into the top wall forever
-        def predict(self, obs, state=None, episode_start=None, deterministic=True):  # noqa: ANN001, ANN201
+        def predict(self, obs, state=None, episode_start=None, deterministic=True):
             return np.zeros(len(obs), dtype=np.int64), state
 
     lengths, successes = run_episodes(Up(), gym.make(ROOM_ID, n_objects=1), 2, seed=0)  # type: ignore[arg-type]
