@@ -248,3 +248,19 @@ def test_bad_input_gets_a_clear_error(cartpole_data: TransitionDataset) -> None:
         model.plan(cartpole_goal()).predict(np.zeros((2, 5), dtype=np.float32))
     with pytest.raises(ValueError, match="Discrete action space"):
         PRAE(env.observation_space, spaces.Box(-1, 1, (1,)))
+
+
+def test_benchmark_refuses_the_room_oracle_on_cartpole(tmp_path) -> None:
+    """benchmarks/prae.py: a clear error instead of an AssertionError after the first seed's models are fitted."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "prae.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--task", "cartpole", "--methods", "shortest_path", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2 and "CartPole has none" in out.stderr
+    assert not list(tmp_path.iterdir())
