@@ -263,6 +263,8 @@ def test_ortho_init_matches_sb3_orthogonal_variance(env_id: str) -> None:
         expected = gain**2 / max(layer.fan_in, layer.out_channels * layer.block_rep_out.dim)
         variance = layer.weight_and_bias()[0].detach().pow(2).mean().item()
         assert 0.6 < variance / expected < 1.6, (name, variance, expected)
+    with pytest.raises(ValueError, match="fan must be"):
+        layers[0][1].reset_parameters(fan="out")
 
 
 def test_default_sizing(tmp_path) -> None:
