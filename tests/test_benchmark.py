@@ -10,6 +10,7 @@ import pytest
 from rliable import metrics
 from torch import nn
 
+from sb3_equivariant.augmentation import SymmetricA2C, SymmetricPPO
 from sb3_equivariant.benchmark import checkpoint, runner
 from sb3_equivariant.benchmark.__main__ import main
 from sb3_equivariant.benchmark.aggregate import markdown_table, run_scores, summarize
@@ -22,6 +23,7 @@ from sb3_equivariant.benchmark.config import (
     model_kwargs,
     parse_kwargs_string,
     resolve_class,
+    zoo_hyperparams,
 )
 from sb3_equivariant.benchmark.plots import aggregate_plot, learning_curves
 from sb3_equivariant.benchmark.presets import PRESETS, Experiment
@@ -163,6 +165,24 @@ def test_run_one_writes_and_skips(tmp_path: Path) -> None:
     assert manifest["spec"]["seed"] == 0 and "torch" in manifest["versions"]
     assert not (tmp_path / "ckpt" / spec.relative_dir() / "checkpoint").exists()
     assert run_one(spec, str(tmp_path / "res"), str(tmp_path / "ckpt"))["status"] == "skipped"
+
+
+def test_run_one_trains_a_method_with_its_own_algorithm(tmp_path: Path) -> None:
+    spec = _spec(method="symmetry_loss")
+    params = runner.resolved_hyperparams(spec)
+    assert runner.algorithm_class("ppo", params) is SymmetricPPO
+    assert runner.algorithm_class("a2c", params) is SymmetricA2C
+    with pytest.raises(ConfigError, match="runs only with PPO, A2C, not DQN"):
+        runner.algorithm_class("dqn", params)
+    with pytest.raises(ConfigError, match="not a subclass of PPO"):
+        runner.algorithm_class("ppo", {"algorithm": {"PPO": "stable_baselines3.A2C"}})
+    with pytest.raises(ConfigError, match="run it with `python -m sb3_equivariant"):
+        zoo_hyperparams("ppo", "symmetry_loss")
+    assert run_one(spec, str(tmp_path / "res"), str(tmp_path / "ckpt"))["status"] == "done"
+    manifest = json.loads((tmp_path / "res" / spec.relative_dir() / "manifest.json").read_text())
+    assert manifest["hyperparams"]["symmetry_loss_coef"] == 1.0
+    log = (tmp_path / "ckpt" / spec.relative_dir() / "sb3_log" / "progress.csv").read_text()
+    assert "train/symmetry_loss" in log.splitlines()[0]  # the loss was computed, so the model was a SymmetricPPO
 
 
 def test_run_one_resumes_after_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,9 +9,20 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from sb3_equivariant.benchmark.spec import RunSpec
 
 
-def algorithm_class(algo: str) -> type[BaseAlgorithm]:
+def algorithm_class(algo: str, params: dict[str, Any] | None = None) -> type[BaseAlgorithm]:
+    """
+    The class that trains a run: rl_zoo3's class for ``algo``, or the subclass a method names under ``algorithm``
+    (a mapping from SB3's class name to a dotted path, e.g. ``{PPO: sb3_equivariant.augmentation.SymmetricPPO}``).
+
+    :param algo: rl_zoo3's algorithm name (``ppo``, ``a2c``, ``dqn``, ...).
+    :param params: the run's structured hyperparameters (see :func:`resolved_hyperparams`).
+    :raises ValueError: for an unknown algorithm, or a method that has no class for it or names one that is not a
+        subclass of it.
+    """
     from sb3_contrib import QRDQN, RecurrentPPO
     from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
+
+    from sb3_equivariant.benchmark.config import ConfigError, resolve_class
 
     # rl_zoo3's names
     classes: dict[str, type[BaseAlgorithm]] = {
@@ -25,7 +36,16 @@ def algorithm_class(algo: str) -> type[BaseAlgorithm]:
     }
     if algo not in classes:
         raise ValueError(f"unknown algorithm {algo!r}; choose one of {', '.join(classes)}")
-    return classes[algo]
+    base = classes[algo]
+    replacements = (params or {}).get("algorithm")
+    if replacements is None:
+        return base
+    if not isinstance(replacements, dict) or base.__name__ not in replacements:
+        raise ConfigError(f"this method runs only with {', '.join(replacements or {})}, not {base.__name__} ({algo})")
+    cls = resolve_class(replacements[base.__name__])
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ConfigError(f"the method's algorithm {replacements[base.__name__]!r} is not a subclass of {base.__name__}")
+    return cls  # type: ignore[no-any-return]
 
 
 def resolved_hyperparams(spec: RunSpec) -> dict[str, Any]:

@@ -52,8 +52,10 @@ CLASS_KEYS = (
 )
 #: Keys that are keyword dicts, merged key by key.
 KWARGS_KEYS = ("policy_kwargs", "rollout_buffer_kwargs", "replay_buffer_kwargs", "env_kwargs")
-#: Keys of rl_zoo3's that configure the env or the run rather than the algorithm's constructor.
+#: Keys that configure the env, the run or the algorithm class rather than the algorithm's constructor (rl_zoo3's,
+#: and ``algorithm`` of ``methods.yml``).
 ZOO_ONLY_KEYS = (
+    "algorithm",
     "n_envs",
     "n_timesteps",
     "normalize",
@@ -268,6 +270,11 @@ def zoo_hyperparams(name: str, method: str) -> dict[str, dict[str, Any]]:
     out = {}
     for env_id in env_ids(name):
         params = method_hyperparams(name, env_id, method)
+        if "algorithm" in params:
+            raise ConfigError(
+                f"method {method!r} trains with {', '.join(params['algorithm'].values())}, which an rl_zoo3 config cannot "
+                f"choose (rl_zoo3 takes the class from --algo): run it with `python -m sb3_equivariant.benchmark`"
+            )
         if env_id == "atari" and _needs_env_symmetry(params):
             continue  # rl_zoo3 wraps Atari frames after the fact: the registry's symmetry is on raw frames
         out[env_id] = _resolve(params, functools.partial(symmetry_for, env_id), policy_as_string=True)

@@ -134,7 +134,7 @@ def _train(
 
     cpu_start = time.process_time()
     params = resolved_hyperparams(spec)
-    algo_cls = algorithm_class(spec.algo)
+    algo_cls = algorithm_class(spec.algo, params)
     first_eval_seed = eval_seed(spec.seed, spec.n_eval_episodes)
     env = make_envs(spec, params, spec.seed, int(params.get("n_envs", 1)))
     eval_env = make_envs(spec, params, first_eval_seed, spec.n_eval_episodes)
