@@ -273,13 +273,15 @@ def test_summarize_table_plots(tmp_path: Path) -> None:
         assert path.exists() and path.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_preset_specs_are_seed_major() -> None:
+def test_presets_are_seed_major_and_resolve() -> None:
     specs = PRESETS["demo"].specs()
     first = [(s.seed, s.method) for s in specs[:4]]
     assert first == [(0, "baseline"), (0, "augment_random"), (0, "equivariant"), (1, "baseline")]
     for exp in PRESETS.values():
-        params = method_hyperparams(exp.config, exp.env_id, exp.methods[0])
-        assert exp.eval_freq % int(params.get("n_envs", 1)) == 0, exp.name
+        for method in exp.methods:  # every method of every preset exists and has an algorithm class
+            params = method_hyperparams(exp.config, exp.env_id, method)
+            assert issubclass(runner.algorithm_class(exp.algo, params), runner.algorithm_class(exp.algo)), exp.name
+            assert exp.eval_freq % int(params.get("n_envs", 1)) == 0, exp.name
 
 
 def test_sweep_labels_and_lr_from(tmp_path: Path) -> None:

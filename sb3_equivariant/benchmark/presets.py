@@ -130,6 +130,8 @@ def _iqm(values: object) -> float:
 
 PAPER_METHODS = ("baseline", "equivariant", "nullspace", "random", "augment_random")
 OFF_POLICY_METHODS = ("baseline", "equivariant", "replay_random", "replay_all")
+#: DQN's methods (QR-DQN: all but the last; there is no symmetrized QR-DQN policy).
+DQN_METHODS = ("baseline", "equivariant", "replay_random", "replay_all", "replay_store", "symmetrised")
 #: The rl_zoo3-tuned CartPole PPO protocol of the default-choosing experiments: 10 seeds, 40k steps, an evaluation
 #: of 20 episodes every 1024 steps.
 CARTPOLE_ZOO: dict[str, Any] = dict(
@@ -257,6 +259,25 @@ PRESETS: dict[str, Experiment] = {
             20,
             description="GridWorld with PPO, 10 seeds, 100k steps",
         ),
+        # Q-learning: the equivariant Q-network against every replay augmentation mode (rl_zoo3's hyperparameters).
+        *[
+            Experiment(
+                f"{algo}_{env.split('-')[0].lower()}",
+                algo,
+                algo,
+                env,
+                DQN_METHODS if algo == "dqn" else DQN_METHODS[:-1],
+                tuple(range(10 if env == "CartPole-v1" else 5)),
+                budget,
+                eval_freq,
+                episodes,
+                description=f"{env}, rl_zoo3 {algo.upper()}: MlpPolicy vs the equivariant Q-network vs each replay "
+                f"augmentation mode{' and the symmetrized Q-network' if algo == 'dqn' else ''}, "
+                f"{10 if env == 'CartPole-v1' else 5} seeds, {budget // 1000}k steps (rl_zoo3's budget)",
+            )
+            for algo in ("dqn", "qrdqn")
+            for env, budget, eval_freq, episodes in (("CartPole-v1", 50_000, 2_000, 10), ("Acrobot-v1", 100_000, 4_000, 5))
+        ],
         # Continuous control and partial observability (issue 12).
         Experiment(
             "pendulum_sac",
