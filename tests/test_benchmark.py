@@ -250,6 +250,28 @@ def test_run_scores() -> None:
     np.testing.assert_array_equal(scores["steps"], [np.inf, 20, np.inf])
 
 
+def test_training_return_steps_to_threshold(tmp_path: Path) -> None:
+    steps = np.array([0, 10, 20, 30, 40, 50])
+    runs = [
+        {"step": steps, "returns": np.full(6, 9.0), "train_returns": np.array([np.nan, 1, 10, 10, 10, 10])},
+        {"step": steps, "returns": np.full(6, 9.0), "train_returns": np.array([np.nan, np.nan, 2, 3, 10, 10])},
+    ]
+    scores = run_scores(runs, threshold=10)
+    np.testing.assert_array_equal(scores["train_steps"], [20, np.inf])  # NaN (no episode ended yet) is not above
+    np.testing.assert_allclose(scores["train_final"], [10, 23 / 3])
+    rows = [dict(step=int(s), timesteps=int(s), mean_return=9.0, std_return=0.0, episodes=5, wall_time=1.0) for s in steps]
+    for seed, run in enumerate(runs):
+        run_dir = tmp_path / "exp" / "Env-v0" / "m" / f"seed{seed}"
+        with_train = [{**row, "train_mean_return": float(t)} for row, t in zip(rows, run["train_returns"])]
+        runner.atomic_write_text(run_dir / "curve.csv", curve_text(with_train))
+        runner.atomic_write_text(run_dir / "manifest.json", json.dumps({"status": "done", "spec": {"seed": seed}}))
+    summary = summarize(tmp_path / "exp", threshold=10, reps=50)
+    assert (summary["rows"]["m"]["train_steps_median"], summary["rows"]["m"]["train_steps_reached"]) == (np.inf, 1)
+    table = markdown_table(summary)
+    assert "steps to 10, training return (median, reached)" in table.splitlines()[0]
+    assert table.splitlines()[2].endswith("| not reached (1/2) |")
+
+
 def test_summarize_table_plots(tmp_path: Path) -> None:
     steps = [0, 100, 200, 300, 400, 500]
     rng = np.random.default_rng(0)

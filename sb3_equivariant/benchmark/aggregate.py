@@ -92,9 +92,13 @@ def run_scores(runs: list[dict[str, Any]], threshold: float | None) -> dict[str,
     if threshold is not None:
         scores["steps"] = steps_to_threshold(steps, matrix, threshold)
     if all("train_returns" in run for run in runs):
-        train = curve_matrix(runs, "train_returns")[1][:, -FINAL_WINDOW:]
-        if np.isfinite(train).all():
-            scores["train_final"] = train.mean(axis=1)
+        train = curve_matrix(runs, "train_returns")[1]
+        if np.isfinite(train[:, -FINAL_WINDOW:]).all():
+            scores["train_final"] = train[:, -FINAL_WINDOW:].mean(axis=1)
+            if threshold is not None:
+                # The paper's quantity (mean return of the last 100 training episodes). Before the first episode
+                # ends it is NaN, which compares below any threshold.
+                scores["train_steps"] = steps_to_threshold(steps, train, threshold)
     return scores
 
 
@@ -201,6 +205,9 @@ def summarize(
         rows[k]["wall_time_mean"] = float(np.mean([r["manifest"].get("wall_time", np.nan) for r in runs[k]]))
         if "train_final" in scores[k]:
             rows[k]["train_final_median"] = float(np.median(scores[k]["train_final"]))
+        if "train_steps" in scores[k]:
+            rows[k]["train_steps_median"] = float(np.median(scores[k]["train_steps"]))
+            rows[k]["train_steps_reached"] = int(np.isfinite(scores[k]["train_steps"]).sum())
         if threshold is not None:
             steps = scores[k]["steps"]
             median = float(np.median(steps))
@@ -244,8 +251,11 @@ def markdown_table(summary: dict[str, Any]) -> str:
     if threshold is not None:
         head += [f"steps to {threshold:g} (median, reached)", f"ratio vs {reference}"]
     with_train = all("train_final_median" in summary["rows"][label] for label in summary["labels"])
+    with_train_steps = with_train and all("train_steps_median" in summary["rows"][label] for label in summary["labels"])
     if with_train:
         head.append("final training return (median)")
+    if with_train_steps:
+        head.append(f"steps to {threshold:g}, training return (median, reached)")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label in summary["labels"]:
         row = summary["rows"][label]
@@ -260,18 +270,19 @@ def markdown_table(summary: dict[str, Any]) -> str:
             _ci(row, "p_improve_auc", ".2f") if "p_improve_auc" in row else "—",
         ]
         if threshold is not None:
-            median = row["steps_median"]
-            cells.append(
-                f"{median:,.0f} ({row['steps_reached']}/{row['n_runs']})"
-                if math.isfinite(median)
-                else f"not reached ({row['steps_reached']}/{row['n_runs']})"
-            )
+            cells.append(_steps_cell(row["steps_median"], row["steps_reached"], row["n_runs"]))
             ratio = row.get("steps_ratio")
             cells.append(f"{ratio:.2f}" if ratio is not None else "—")
         if with_train:
             cells.append(f"{row['train_final_median']:.1f}")
+        if with_train_steps:
+            cells.append(_steps_cell(row["train_steps_median"], row["train_steps_reached"], row["n_runs"]))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _steps_cell(median: float, reached: int, n_runs: int) -> str:
+    return f"{median:,.0f} ({reached}/{n_runs})" if math.isfinite(median) else f"not reached ({reached}/{n_runs})"
 
 
 def missing_markdown(summary: dict[str, Any]) -> str:
