@@ -174,6 +174,8 @@ def test_run_one_trains_a_method_with_its_own_algorithm(tmp_path: Path) -> None:
     assert runner.algorithm_class("a2c", params) is SymmetricA2C
     with pytest.raises(ConfigError, match="runs only with PPO, A2C, not DQN"):
         runner.algorithm_class("dqn", params)
+    with pytest.raises(ConfigError, match="maps SB3 class names to dotted paths"):
+        runner.algorithm_class("ppo", {"algorithm": "sb3_equivariant.augmentation.SymmetricPPO"})
     with pytest.raises(ConfigError, match="not a subclass of PPO"):
         runner.algorithm_class("ppo", {"algorithm": {"PPO": "stable_baselines3.A2C"}})
     with pytest.raises(ConfigError, match="run it with `python -m sb3_equivariant"):

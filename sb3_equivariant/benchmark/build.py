@@ -40,8 +40,10 @@ def algorithm_class(algo: str, params: dict[str, Any] | None = None) -> type[Bas
     replacements = (params or {}).get("algorithm")
     if replacements is None:
         return base
-    if not isinstance(replacements, dict) or base.__name__ not in replacements:
-        raise ConfigError(f"this method runs only with {', '.join(replacements or {})}, not {base.__name__} ({algo})")
+    if not isinstance(replacements, dict):
+        raise ConfigError(f"a method's `algorithm` maps SB3 class names to dotted paths, got {replacements!r}")
+    if base.__name__ not in replacements:
+        raise ConfigError(f"this method runs only with {', '.join(replacements)}, not {base.__name__} ({algo})")
     cls = resolve_class(replacements[base.__name__])
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise ConfigError(f"the method's algorithm {replacements[base.__name__]!r} is not a subclass of {base.__name__}")

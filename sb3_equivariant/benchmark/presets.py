@@ -267,16 +267,19 @@ PRESETS: dict[str, Experiment] = {
                 algo,
                 env,
                 DQN_METHODS if algo == "dqn" else DQN_METHODS[:-1],
-                tuple(range(10 if env == "CartPole-v1" else 5)),
+                tuple(range(n_seeds)),
                 budget,
                 eval_freq,
                 episodes,
                 description=f"{env}, rl_zoo3 {algo.upper()}: MlpPolicy vs the equivariant Q-network vs each replay "
-                f"augmentation mode{' and the symmetrized Q-network' if algo == 'dqn' else ''}, "
-                f"{10 if env == 'CartPole-v1' else 5} seeds, {budget // 1000}k steps (rl_zoo3's budget)",
+                f"augmentation mode{' and the symmetrized Q-network' if algo == 'dqn' else ''}, {n_seeds} seeds, "
+                f"{budget // 1000}k steps (rl_zoo3's budget)",
             )
             for algo in ("dqn", "qrdqn")
-            for env, budget, eval_freq, episodes in (("CartPole-v1", 50_000, 2_000, 10), ("Acrobot-v1", 100_000, 4_000, 5))
+            for env, n_seeds, budget, eval_freq, episodes in (
+                ("CartPole-v1", 10, 50_000, 2_000, 10),
+                ("Acrobot-v1", 5, 100_000, 4_000, 5),
+            )
         ],
         # Continuous control and partial observability (issue 12).
         Experiment(
