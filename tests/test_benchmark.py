@@ -297,6 +297,27 @@ def test_summarize_table_plots(tmp_path: Path) -> None:
         assert path.exists() and path.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_cli_reference_writes_its_own_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    steps = [0, 100, 200, 300, 400, 500]
+    _fake_runs(tmp_path, {"slow": [[0, 1, 4, 10, 10, 10]] * 3, "fast": [[0, 8, 10, 10, 10, 10]] * 3}, steps)
+    grid = ["--experiment", "exp", "--config", "ppo", "--env", "Env-v0", "--methods", "slow", "fast"]
+    common = [*grid, "--results", str(tmp_path), "--aggregate-only", "--reps", "50"]
+    assert main(common) == 0
+    default = (tmp_path / "exp" / "summary.md").read_text()
+    assert main([*common, "--reference", "fast"]) == 0
+    assert (tmp_path / "exp" / "summary.md").read_text() == default  # the default table is left alone
+    assert json.loads((tmp_path / "exp" / "summary.json").read_text())["reference"] == "slow"
+    assert json.loads((tmp_path / "exp" / "summary_vs_fast.json").read_text())["reference"] == "fast"
+    table = (tmp_path / "exp" / "summary_vs_fast.md").read_text()
+    assert "P(> fast) AUC" in table and "| slow | 3 |" in table
+    capsys.readouterr()
+    assert main([*common, "--reference", "medium"]) == 2
+    err = capsys.readouterr().out
+    assert "'medium' has no finished runs" in err and "fast, slow" in err
+    with pytest.raises(ValueError, match="choose one of slow, fast"):
+        summarize(tmp_path / "exp", threshold=None, reference="medium", order=["slow", "fast"], reps=50)
+
+
 def test_presets_are_seed_major_and_resolve() -> None:
     specs = PRESETS["demo"].specs()
     first = [(s.seed, s.method) for s in specs[:4]]

@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--thresholds", nargs="+", type=float, help="also tabulate steps to each of these thresholds (threshold_sensitivity.csv)"
     )
+    parser.add_argument(
+        "--reference",
+        help="compare every method with this one (P(improvement), steps ratio) in summary_vs_<reference>.md / .json; "
+        "the default summary compares with the first method",
+    )
     return parser
 
 
@@ -105,7 +110,25 @@ def experiment_from_args(args: argparse.Namespace) -> Experiment:
     return dataclasses.replace(exp, **{k: v for k, v in changes.items() if v is not None})
 
 
-def report(exp: Experiment, results: Path, reps: int, console: Console, thresholds: list[float] | None = None) -> None:
+def report(
+    exp: Experiment,
+    results: Path,
+    reps: int,
+    console: Console,
+    thresholds: list[float] | None = None,
+    reference: str | None = None,
+) -> None:
+    """
+    Aggregate an experiment's finished runs: ``summary.md`` / ``summary.json`` and the plots, or, with ``reference``,
+    ``summary_vs_<reference>.md`` / ``.json`` only (the default files stay as they are).
+
+    :param exp: the experiment.
+    :param results: the results root.
+    :param reps: bootstrap repetitions.
+    :param console: where to print paths and missing runs.
+    :param thresholds: also tabulate steps to each of these thresholds.
+    :param reference: the method every other is compared with (default: the first).
+    """
     from sb3_equivariant.benchmark.aggregate import markdown_table, missing_markdown, summarize, threshold_sensitivity
     from sb3_equivariant.benchmark.plots import aggregate_plot, learning_curves
     from sb3_equivariant.benchmark.storage import clean_stale_tmp
@@ -117,7 +140,16 @@ def report(exp: Experiment, results: Path, reps: int, console: Console, threshol
         expected = [str(s.relative_dir()) for s in exp.specs(results)]
     except ValueError:  # its learning rates come from a sweep that is not finished
         expected = []
-    summary = summarize(exp_dir, THRESHOLDS.get(exp.env_id), reference=order[0], order=order, reps=reps, expected=expected)
+    stem = "summary" if reference is None else f"summary_vs_{reference}"
+    summary = summarize(
+        exp_dir,
+        THRESHOLDS.get(exp.env_id),
+        reference=reference,
+        order=order,
+        reps=reps,
+        expected=expected,
+        filename=f"{stem}.json",
+    )
     table = markdown_table(summary)
     missing = missing_markdown(summary)
     text = f"# {exp.name}\n\n{exp.description}\n\n{table}\n" + (f"\n{missing}\n" if missing else "")
@@ -125,12 +157,15 @@ def report(exp: Experiment, results: Path, reps: int, console: Console, threshol
         sensitivity = threshold_sensitivity(exp_dir, thresholds, order)
         text += f"\nThreshold sensitivity (steps to threshold, {summary['sustain']} consecutive evaluations):\n\n{sensitivity}\n"
         print(sensitivity, flush=True)
-    atomic_write_text(exp_dir / "summary.md", text)
-    curves = learning_curves(exp_dir, summary)
-    agg = aggregate_plot(exp_dir, summary)
+    atomic_write_text(exp_dir / f"{stem}.md", text)
     print(table, flush=True)
     if missing:
         console.print(missing)
+    if reference is not None:
+        console.print(f"table: {(exp_dir / f'{stem}.md').resolve()}")
+        return
+    curves = learning_curves(exp_dir, summary)
+    agg = aggregate_plot(exp_dir, summary)
     console.print(f"learning curves: {curves.resolve()}")
     console.print(f"aggregate plot:  {agg.resolve()}")
 
@@ -197,7 +232,17 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[red]failed[/red] {s['run']}: {s['error']}")
         if len(failed) == len(summaries):
             return 1
-    report(exp, results, args.reps, console, args.thresholds)
+    if args.reference is not None:
+        from sb3_equivariant.benchmark.aggregate import load_experiment
+
+        finished = sorted(load_experiment(results / exp.name))
+        if args.reference not in finished:
+            console.print(
+                f"[red]error[/red]: --reference {args.reference!r} has no finished runs in {results / exp.name}; "
+                f"choose one of: {', '.join(finished) or '(none finished)'}"
+            )
+            return 2
+    report(exp, results, args.reps, console, args.thresholds, args.reference)
     return 0
 
 

@@ -166,9 +166,10 @@ def summarize(
     reps: int = 2000,
     seed: int = 0,
     expected: Iterable[str] = (),
+    filename: str = "summary.json",
 ) -> dict[str, Any]:
     """
-    Everything the table and plots need, also written (atomically) to ``<exp_dir>/summary.json``.
+    Everything the table and plots need, also written (atomically) to ``<exp_dir>/<filename>``.
 
     :param exp_dir: the experiment's results directory.
     :param threshold: return threshold for steps-to-threshold (``None``: skipped).
@@ -177,12 +178,17 @@ def summarize(
     :param reps: bootstrap repetitions.
     :param seed: seed of the bootstrap.
     :param expected: the grid's runs (relative run directories), to list those not finished.
+    :param filename: name of the JSON file written in ``exp_dir``.
+    :raises ValueError: if ``reference`` names a method without finished runs.
     """
     runs = load_experiment(exp_dir)
     if not runs:
         raise FileNotFoundError(f"no finished runs under {exp_dir}")
     labels = [k for k in (order or []) if k in runs] + [k for k in runs if k not in (order or [])]
-    reference = reference if reference in runs else labels[0]
+    if reference is None:
+        reference = labels[0]
+    elif reference not in runs:
+        raise ValueError(f"reference {reference!r} has no finished runs in {exp_dir}; choose one of {', '.join(labels)}")
     scores = {k: run_scores(runs[k], threshold) for k in labels}
     rows: dict[str, dict[str, Any]] = {}
     for metric in ("final", "auc"):
@@ -229,7 +235,7 @@ def summarize(
         "rows": rows,
         "missing": missing_runs(Path(exp_dir), expected),
     }
-    atomic_write_text(Path(exp_dir, "summary.json"), json.dumps(summary, indent=1, default=_json_default))
+    atomic_write_text(Path(exp_dir, filename), json.dumps(summary, indent=1, default=_json_default))
     return summary
 
 
