@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
-from stable_baselines3 import DDPG, DQN, SAC, TD3
+from sb3_contrib import QRDQN
+from stable_baselines3 import DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -16,6 +17,8 @@ from sb3_equivariant.policies import (
     EquivariantCnnSACPolicy,
     EquivariantCnnTD3Policy,
     EquivariantDQNPolicy,
+    EquivariantMlpPolicy,
+    EquivariantQRDQNPolicy,
     EquivariantSACPolicy,
     EquivariantTD3Policy,
     count_parameters,
@@ -156,6 +159,72 @@ def test_save_load_strict_identical(case: str, training: bool, tmp_path) -> None
     assert type(loaded.policy) is type(model.policy)
     assert loaded.policy.symmetry.name == model.policy.symmetry.name
     assert_actor_critics_equivariant(loaded, obs)
+
+
+INIT_CASES = {
+    "DQN CartPole": (DQN, EquivariantDQNPolicy, "CartPole-v1"),
+    "QRDQN CartPole": (QRDQN, EquivariantQRDQNPolicy, "CartPole-v1"),
+    "SAC Walker2d": (SAC, EquivariantSACPolicy, "Walker2d-v5"),
+    "TD3 Pendulum": (TD3, EquivariantTD3Policy, "Pendulum-v1"),
+}
+
+
+def _networks_outputs(model: BaseAlgorithm, obs: np.ndarray) -> list[th.Tensor]:
+    """Every network's output: Q-values / quantiles (online and target), or actor and critics (and targets)."""
+    tensor = model.policy.obs_to_tensor(obs)[0]
+    with th.no_grad():
+        if isinstance(model, (DQN, QRDQN)):
+            nets = ("q_net", "q_net_target") if isinstance(model, DQN) else ("quantile_net", "quantile_net_target")
+            return [getattr(model.policy, name)(tensor) for name in nets]
+        actions = th.zeros((len(obs), *model.action_space.shape))
+        return [_outputs(model, obs), *model.policy.critic(tensor, actions), *model.policy.critic_target(tensor, actions)]
+
+
+@pytest.mark.parametrize("case", INIT_CASES)
+def test_torch_init_variance_exact_and_saved(case: str, tmp_path) -> None:
+    algo, policy_class, env_id = INIT_CASES[case]
+    env = make_symmetric_vec_env(env_id, n_envs=2, seed=0)
+    kwargs = dict(net_arch=[32, 32], init="torch")
+    model = algo(policy_class, env, policy_kwargs=kwargs, **OFF_POLICY)
+    assert model.policy.init == "torch"
+    # Every equivariant layer, hidden or head, actor or critic: torch's nn.Linear variance 1 / (3 fan_in) per dense
+    # weight entry (the default "he" gives 2 / fan_in in hidden layers, 1 / fan_in in heads).
+    # A head of 64 inputs tied in pairs has ~32 free entries: single layers scatter by ±25%, their mean much less.
+    he = algo(policy_class, env, policy_kwargs=dict(net_arch=[32, 32]), **OFF_POLICY)
+    assert he.policy.init == "he"
+    for policy, low, high in ((model.policy, 0.1, 0.7), (he.policy, 0.6, 3.0)):
+        with th.no_grad():
+            scaled = [
+                float(m.weight_and_bias()[0].pow(2).mean()) * m.fan_in for m in policy.modules() if isinstance(m, BasisLayer)
+            ]
+        assert len(scaled) >= 3 and all(low < v < high for v in scaled), scaled
+        mean_low, mean_high = (0.28, 0.39) if policy is model.policy else (1.2, 2.0)
+        assert mean_low < np.mean(scaled) < mean_high, scaled
+    obs = _obs_batch(model)
+    # Targets start as copies of the networks they track.
+    outputs = _networks_outputs(model, obs)
+    if isinstance(model, (DQN, QRDQN)):
+        th.testing.assert_close(outputs[0], outputs[1], atol=0, rtol=0)
+        sym = model.policy.symmetry
+        for g in range(len(sym)):
+            g_q = _networks_outputs(model, sym.transform_obs(obs, g))[0]
+            th.testing.assert_close(g_q, sym.action_rep.apply(outputs[0], g), atol=ATOL, rtol=0)
+    else:
+        assert_actor_critics_equivariant(model, obs)
+    model.save(tmp_path / "model")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = algo.load(tmp_path / "model", device="cpu")
+    assert loaded.policy.init == "torch"
+    for before, after in zip(outputs, _networks_outputs(loaded, obs), strict=True):
+        th.testing.assert_close(after, before, atol=0, rtol=0)
+
+
+def test_init_errors() -> None:
+    with pytest.raises(ValueError, match=r"unknown init 'xavier'; choose one of \('he', 'torch'\)"):
+        DQN(EquivariantDQNPolicy, make_symmetric_env("CartPole-v1"), policy_kwargs=dict(init="xavier"))
+    with pytest.raises(ValueError, match=r"has no `init` argument.*ortho_init"):
+        PPO(EquivariantMlpPolicy, make_symmetric_env("CartPole-v1"), policy_kwargs=dict(init="torch"))
 
 
 @pytest.mark.parametrize("case", ["SAC Walker2d", "TD3 Pendulum", "SAC image C4"])

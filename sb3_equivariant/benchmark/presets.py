@@ -370,6 +370,19 @@ PRESETS: dict[str, Experiment] = {
             **CARTPOLE_ZOO,
         ),
         Experiment(
+            "init_dqn_cartpole",
+            "dqn",
+            "dqn",
+            "CartPole-v1",
+            ("baseline", "equivariant", "equivariant_torch_init"),
+            tuple(range(10)),
+            50_000,
+            2_000,
+            10,
+            description="CartPole-v1, rl_zoo3 DQN: the equivariant Q-network with its He init vs torch's default init "
+            "variance (SB3's Q-networks'), and MlpPolicy, 10 seeds",
+        ),
+        Experiment(
             "sizing_acrobot",
             "ppo",
             "ppo",

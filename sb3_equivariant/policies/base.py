@@ -76,7 +76,7 @@ class EquivariantPolicyMixin(SymmetricPolicyMixin):
     Put before an SB3 policy class (``class EquivariantDQNPolicy(EquivariantPolicyMixin, DQNPolicy)``): before SB3
     builds anything it checks the pairing with the algorithm, resolves the symmetry (see
     :class:`SymmetricPolicyMixin`), fills in the default widths and hands the symmetry to the features extractor;
-    ``symmetry``, ``basis`` and ``sizing`` are saved with the policy.
+    ``symmetry``, ``basis``, ``sizing`` (and ``init``) are saved with the policy.
 
     A family sets :attr:`action_spaces` and overrides :meth:`_default_widths`, :meth:`_net_arch` and
     :meth:`_finish_kwargs` where it differs; its image variant sets :attr:`default_features_extractor_class`.
@@ -90,6 +90,8 @@ class EquivariantPolicyMixin(SymmetricPolicyMixin):
     :param sizing: how default widths are chosen when ``net_arch`` is not given: ``"channels"`` (SB3's widths counted
         in regular channels), ``"parameters"`` (divided by ``√|G|``: about SB3's parameter count) or ``"units"``
         (divided by ``|G|``: SB3's number of units). Default: ``"parameters"`` (see docs/results.md, "Default widths").
+    :param init: DQN, QR-DQN, SAC and TD3 policies only (:attr:`init_choices`): ``"he"`` (default) or ``"torch"``, see
+        :func:`~sb3_equivariant.policies.common.apply_init`; saved with the policy.
     :param kwargs: the SB3 policy's other arguments; ``net_arch`` is in channels of the regular representation
         (``|G|`` units each).
     """
@@ -100,8 +102,12 @@ class EquivariantPolicyMixin(SymmetricPolicyMixin):
     action_spaces: ClassVar[tuple[type[spaces.Space], ...]] = (spaces.Discrete, spaces.MultiDiscrete, spaces.Box)
     dict_observations = True
 
+    #: Values of the ``init`` argument, default first; empty: the family has no ``init`` argument.
+    init_choices: ClassVar[tuple[str, ...]] = ()
+
     basis: str
     sizing: str | None
+    init: str | None
 
     def _check_arguments(
         self, action_space: spaces.Space, algorithm: BaseAlgorithm | None, kwargs: dict[str, Any]
@@ -120,6 +126,15 @@ class EquivariantPolicyMixin(SymmetricPolicyMixin):
             raise ValueError(f"unknown basis {basis!r}; choose one of {BASIS_KINDS}")
         self.basis = basis
         self.sizing = None if sizing is None else check_sizing(sizing)
+        init = kwargs.pop("init", None)
+        if init is not None and not self.init_choices:
+            raise ValueError(
+                f"{type(self).__name__} has no `init` argument: it starts with SB3's init for its family (`ortho_init` "
+                "for actor-critic policies); `init` is for the DQN, QR-DQN, SAC and TD3 policies"
+            )
+        if init is not None and init not in self.init_choices:
+            raise ValueError(f"unknown init {init!r}; choose one of {self.init_choices}")
+        self.init = init or (self.init_choices[0] if self.init_choices else None)
         return kwargs
 
     def _finish_kwargs(self, action_space: spaces.Space, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -146,4 +161,5 @@ class EquivariantPolicyMixin(SymmetricPolicyMixin):
         return net_arch
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), "basis": self.basis, "sizing": self.sizing}
+        params = {**super()._get_constructor_parameters(), "basis": self.basis, "sizing": self.sizing}
+        return {**params, "init": self.init} if self.init_choices else params

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeVar
 
 import torch as th
 from gymnasium import spaces
@@ -126,6 +126,28 @@ def parse_net_arch(
     if isinstance(net_arch, dict):
         return {"pi": list(net_arch.get("pi", [])), "vf": list(net_arch.get("vf", []))}
     return {"pi": list(net_arch), "vf": list(net_arch)}
+
+
+#: ``init=`` of the off-policy families (DQN, QR-DQN, SAC, TD3), whose SB3 networks keep torch's default init.
+OFF_POLICY_INITS = ("he", "torch")
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def apply_init(module: ModuleT, init: str) -> ModuleT:
+    """
+    Init of an off-policy family's network, in place. ``"he"``: as built (hidden layers variance ``2 / fan_in``, heads
+    ``1 / fan_in``). ``"torch"``: every equivariant layer re-drawn with the variance of torch's default ``nn.Linear``
+    / ``nn.Conv2d`` init, ``1 / (3 fan_in)``, which SB3's own Q-networks, actors and critics start with (biases stay
+    zero: an invariant bias is tied over each orbit).
+    """
+    if init not in OFF_POLICY_INITS:
+        raise ValueError(f"unknown init {init!r}; choose one of {OFF_POLICY_INITS}")
+    if init == "torch":
+        for sub in module.modules():
+            if isinstance(sub, BasisLayer):
+                sub.reset_parameters(1 / math.sqrt(3), fan="in")
+    return module
 
 
 def equivariant_mlp(

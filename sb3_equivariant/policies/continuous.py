@@ -13,7 +13,15 @@ from torch import nn
 
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.policies.base import EquivariantPolicyMixin
-from sb3_equivariant.policies.common import ObsPreprocessor, equivariant_mlp, export_module, features_field, value_head
+from sb3_equivariant.policies.common import (
+    OFF_POLICY_INITS,
+    ObsPreprocessor,
+    apply_init,
+    equivariant_mlp,
+    export_module,
+    features_field,
+    value_head,
+)
 from sb3_equivariant.representation import Representation, copies, direct_sum
 
 
@@ -110,6 +118,7 @@ class EquivariantContinuousMixin(EquivariantPolicyMixin):
     """The SAC / TD3 families: a symmetric action box; build the actor and critics equivariant."""
 
     action_spaces = (spaces.Box,)
+    init_choices = OFF_POLICY_INITS
     actor_kwargs: dict[str, Any]
     critic_kwargs: dict[str, Any]
 
@@ -124,7 +133,11 @@ class EquivariantContinuousMixin(EquivariantPolicyMixin):
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> ContinuousCritic:
         critic = EquivariantContinuousCritic(**self._equivariant_kwargs(self.critic_kwargs, features_extractor))
-        return critic.to(self.device)  # type: ignore[attr-defined]
+        return self._initialized(critic)
+
+    def _initialized(self, net: nn.Module) -> Any:
+        """``net`` with this policy's ``init``, on its device."""
+        return apply_init(net, self.init or OFF_POLICY_INITS[0]).to(self.device)  # type: ignore[attr-defined]
 
     def export(self) -> nn.Module:
         """A plain torch module (dense weights) computing the deterministic action, in the env's bounds, from raw obs."""

@@ -14,7 +14,14 @@ from torch import nn
 from sb3_equivariant.envs.symmetry import Symmetry
 from sb3_equivariant.nn import EquivariantLinear
 from sb3_equivariant.policies.base import EquivariantPolicyMixin
-from sb3_equivariant.policies.common import ObsPreprocessor, equivariant_mlp, export_module, features_field
+from sb3_equivariant.policies.common import (
+    OFF_POLICY_INITS,
+    ObsPreprocessor,
+    apply_init,
+    equivariant_mlp,
+    export_module,
+    features_field,
+)
 from sb3_equivariant.policies.extractors import EquivariantCnnExtractor
 
 
@@ -40,6 +47,7 @@ class _SymmetricNetArgs(EquivariantPolicyMixin):
 
     net_args: dict[str, Any]
     action_spaces = (spaces.Discrete,)
+    init_choices = OFF_POLICY_INITS
 
     def _default_widths(self, features_extractor_class: type[BaseFeaturesExtractor]) -> list[int]:
         return [] if features_extractor_class is EquivariantCnnExtractor else [64, 64]
@@ -68,13 +76,14 @@ class EquivariantDQNPolicy(_SymmetricNetArgs, DQNPolicy):
     """
     A ``DQNPolicy`` whose Q-network is equivariant (MLP on flat or flattened observations).
 
-    Extra keyword arguments ``symmetry``, ``basis`` and ``sizing``: see
+    Extra keyword arguments ``symmetry``, ``basis``, ``sizing`` and ``init``: see
     :class:`~sb3_equivariant.policies.base.EquivariantPolicyMixin`; the others are ``DQNPolicy``'s, with ``net_arch``
     in channels of the regular representation (default: SB3's ``[64, 64]`` read by ``sizing``).
     """
 
     def make_q_net(self) -> QNetwork:
-        return EquivariantQNetwork(**self._equivariant_net_args()).to(self.device)
+        net = EquivariantQNetwork(**self._equivariant_net_args())
+        return apply_init(net, self.init or OFF_POLICY_INITS[0]).to(self.device)
 
 
 class EquivariantCnnDQNPolicy(EquivariantDQNPolicy):
@@ -103,7 +112,8 @@ class EquivariantQRDQNPolicy(_SymmetricNetArgs, QRDQNPolicy):
     """A ``QRDQNPolicy`` with an equivariant quantile network; same extra kwargs as :class:`EquivariantDQNPolicy`."""
 
     def make_quantile_net(self) -> QuantileNetwork:
-        return EquivariantQuantileNetwork(**self._equivariant_net_args()).to(self.device)
+        net = EquivariantQuantileNetwork(**self._equivariant_net_args())
+        return apply_init(net, self.init or OFF_POLICY_INITS[0]).to(self.device)
 
 
 class EquivariantCnnQRDQNPolicy(EquivariantQRDQNPolicy):

@@ -47,7 +47,7 @@ class EquivariantSACPolicy(EquivariantContinuousMixin, SACPolicy):
     symmetry. Actions must form a box that the symmetry maps onto itself (e.g. Pendulum's ``[-2, 2]``), and the
     action representation must be a signed permutation (tanh squashing acts per dimension).
 
-    Extra keyword arguments ``symmetry``, ``basis`` and ``sizing``: see
+    Extra keyword arguments ``symmetry``, ``basis``, ``sizing`` and ``init``: see
     :class:`~sb3_equivariant.policies.base.EquivariantPolicyMixin`; the others are ``SACPolicy``'s, with ``net_arch``
     in channels of the regular representation, a list or ``dict(pi=[...], qf=[...])`` (default: SB3's
     ``[256, 256]`` read by ``sizing``).
@@ -57,7 +57,7 @@ class EquivariantSACPolicy(EquivariantContinuousMixin, SACPolicy):
         return [256, 256]
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> Actor:
-        return EquivariantSACActor(**self._equivariant_kwargs(self.actor_kwargs, features_extractor)).to(self.device)
+        return self._initialized(EquivariantSACActor(**self._equivariant_kwargs(self.actor_kwargs, features_extractor)))
 
 
 class EquivariantCnnSACPolicy(EquivariantSACPolicy):

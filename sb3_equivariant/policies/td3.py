@@ -45,7 +45,7 @@ class EquivariantTD3Policy(EquivariantContinuousMixin, TD3Policy):
     the action box must be mapped onto itself by the symmetry, whose action representation must be a signed
     permutation.
 
-    Extra keyword arguments ``symmetry``, ``basis`` and ``sizing``: see
+    Extra keyword arguments ``symmetry``, ``basis``, ``sizing`` and ``init``: see
     :class:`~sb3_equivariant.policies.base.EquivariantPolicyMixin`; the others are ``TD3Policy``'s, with ``net_arch``
     in channels of the regular representation, a list or ``dict(pi=[...], qf=[...])`` (default: SB3's
     ``[400, 300]`` (``[256, 256]`` with a CNN)`` read by ``sizing``).
@@ -55,7 +55,7 @@ class EquivariantTD3Policy(EquivariantContinuousMixin, TD3Policy):
         return [256, 256] if issubclass(features_extractor_class, EquivariantCnnExtractor) else [400, 300]
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> Actor:
-        return EquivariantTD3Actor(**self._equivariant_kwargs(self.actor_kwargs, features_extractor)).to(self.device)
+        return self._initialized(EquivariantTD3Actor(**self._equivariant_kwargs(self.actor_kwargs, features_extractor)))
 
 
 class EquivariantCnnTD3Policy(EquivariantTD3Policy):
