@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
+from torch import nn
 
 from sb3_equivariant.envs.discovery import constructing_algorithm, resolve_symmetry
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
-from sb3_equivariant.policies.common import DEFAULT_SIZING, check_sizing, default_width, extractor_kwargs
+from sb3_equivariant.policies.common import DEFAULT_SIZING, apply_init, check_sizing, default_width, extractor_kwargs
 from sb3_equivariant.policies.pairing import check_pairing
 from sb3_equivariant.symmetrizer import BASIS_KINDS
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 class SymmetricPolicyMixin:
@@ -159,6 +162,12 @@ class EquivariantPolicyMixin(SymmetricPolicyMixin):
     def _net_arch(self, net_arch: Any) -> Any:
         """``net_arch`` as the SB3 class takes it."""
         return net_arch
+
+    def _initialized(self, net: ModuleT) -> ModuleT:
+        """``net`` (one the family builds) with this policy's ``init`` where the family has one, on its device."""
+        if self.init is not None:
+            apply_init(net, self.init)
+        return net.to(self.device)  # type: ignore[attr-defined]
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         params = {**super()._get_constructor_parameters(), "basis": self.basis, "sizing": self.sizing}

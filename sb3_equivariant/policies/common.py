@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, TypeVar
+from typing import Any
 
 import torch as th
 from gymnasium import spaces
@@ -131,10 +131,8 @@ def parse_net_arch(
 #: ``init=`` of the off-policy families (DQN, QR-DQN, SAC, TD3), whose SB3 networks keep torch's default init.
 OFF_POLICY_INITS = ("he", "torch")
 
-ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
-
-def apply_init(module: ModuleT, init: str) -> ModuleT:
+def apply_init(module: nn.Module, init: str) -> None:
     """
     Init of an off-policy family's network, in place. ``"he"``: as built (hidden layers variance ``2 / fan_in``, heads
     ``1 / fan_in``). ``"torch"``: every equivariant layer re-drawn with the variance of torch's default ``nn.Linear``
@@ -147,7 +145,6 @@ def apply_init(module: ModuleT, init: str) -> ModuleT:
         for sub in module.modules():
             if isinstance(sub, BasisLayer):
                 sub.reset_parameters(1 / math.sqrt(3), fan="in")
-    return module
 
 
 def equivariant_mlp(

@@ -16,7 +16,6 @@ from sb3_equivariant.policies.base import EquivariantPolicyMixin
 from sb3_equivariant.policies.common import (
     OFF_POLICY_INITS,
     ObsPreprocessor,
-    apply_init,
     equivariant_mlp,
     export_module,
     features_field,
@@ -134,10 +133,6 @@ class EquivariantContinuousMixin(EquivariantPolicyMixin):
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> ContinuousCritic:
         critic = EquivariantContinuousCritic(**self._equivariant_kwargs(self.critic_kwargs, features_extractor))
         return self._initialized(critic)
-
-    def _initialized(self, net: nn.Module) -> Any:
-        """``net`` with this policy's ``init``, on its device."""
-        return apply_init(net, self.init or OFF_POLICY_INITS[0]).to(self.device)  # type: ignore[attr-defined]
 
     def export(self) -> nn.Module:
         """A plain torch module (dense weights) computing the deterministic action, in the env's bounds, from raw obs."""

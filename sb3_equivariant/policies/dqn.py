@@ -17,7 +17,6 @@ from sb3_equivariant.policies.base import EquivariantPolicyMixin
 from sb3_equivariant.policies.common import (
     OFF_POLICY_INITS,
     ObsPreprocessor,
-    apply_init,
     equivariant_mlp,
     export_module,
     features_field,
@@ -82,8 +81,7 @@ class EquivariantDQNPolicy(_SymmetricNetArgs, DQNPolicy):
     """
 
     def make_q_net(self) -> QNetwork:
-        net = EquivariantQNetwork(**self._equivariant_net_args())
-        return apply_init(net, self.init or OFF_POLICY_INITS[0]).to(self.device)
+        return self._initialized(EquivariantQNetwork(**self._equivariant_net_args()))
 
 
 class EquivariantCnnDQNPolicy(EquivariantDQNPolicy):
@@ -112,8 +110,7 @@ class EquivariantQRDQNPolicy(_SymmetricNetArgs, QRDQNPolicy):
     """A ``QRDQNPolicy`` with an equivariant quantile network; same extra kwargs as :class:`EquivariantDQNPolicy`."""
 
     def make_quantile_net(self) -> QuantileNetwork:
-        net = EquivariantQuantileNetwork(**self._equivariant_net_args())
-        return apply_init(net, self.init or OFF_POLICY_INITS[0]).to(self.device)
+        return self._initialized(EquivariantQuantileNetwork(**self._equivariant_net_args()))
 
 
 class EquivariantCnnQRDQNPolicy(EquivariantQRDQNPolicy):
