@@ -138,6 +138,11 @@ CARTPOLE_ZOO: dict[str, Any] = dict(
     config="ppo", algo="ppo", env_id="CartPole-v1", seeds=tuple(range(10)), n_timesteps=40_000, eval_freq=1_024,
     n_eval_episodes=20,
 )  # fmt: skip
+#: CartPole-v1 with rl_zoo3's DQN (its 50k-step budget), for the DQN side studies (init, sizing).
+DQN_CARTPOLE: dict[str, Any] = dict(
+    config="dqn", algo="dqn", env_id="CartPole-v1", seeds=tuple(range(10)), n_timesteps=50_000, eval_freq=2_000,
+    n_eval_episodes=10,
+)  # fmt: skip
 #: The sizing rules side by side (`equivariant`, the default rule, is `equivariant_parameters`).
 SIZING_METHODS = ("baseline", "equivariant_channels", "equivariant_parameters", "equivariant_units")
 
@@ -371,16 +376,10 @@ PRESETS: dict[str, Experiment] = {
         ),
         Experiment(
             "init_dqn_cartpole",
-            "dqn",
-            "dqn",
-            "CartPole-v1",
-            ("baseline", "equivariant", "equivariant_torch_init"),
-            tuple(range(10)),
-            50_000,
-            2_000,
-            10,
+            methods=("baseline", "equivariant", "equivariant_torch_init"),
             description="CartPole-v1, rl_zoo3 DQN: the equivariant Q-network with its He init vs torch's default init "
             "variance (SB3's Q-networks'), and MlpPolicy, 10 seeds",
+            **DQN_CARTPOLE,
         ),
         Experiment(
             "sizing_acrobot",
@@ -396,15 +395,9 @@ PRESETS: dict[str, Experiment] = {
         ),
         Experiment(
             "sizing_dqn_cartpole",
-            "dqn",
-            "dqn",
-            "CartPole-v1",
-            (*SIZING_METHODS, "replay_random"),
-            tuple(range(10)),
-            50_000,
-            2_000,
-            10,
+            methods=(*SIZING_METHODS, "replay_random"),
             description="CartPole-v1, rl_zoo3 DQN: the equivariant sizing rules vs MlpPolicy and replay augmentation, 10 seeds",
+            **DQN_CARTPOLE,
         ),
         Experiment(
             "sizing_gridworld",
