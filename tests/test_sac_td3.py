@@ -181,16 +181,15 @@ def _networks_outputs(model: BaseAlgorithm, obs: np.ndarray) -> list[th.Tensor]:
 
 
 @pytest.mark.parametrize("case", INIT_CASES)
-def test_torch_init_variance_exact_and_saved(case: str, tmp_path) -> None:
+def test_init_variance_exact_and_saved(case: str, tmp_path) -> None:
     algo, policy_class, env_id = INIT_CASES[case]
     env = make_symmetric_vec_env(env_id, n_envs=2, seed=0)
-    kwargs = dict(net_arch=[32, 32], init="torch")
-    model = algo(policy_class, env, policy_kwargs=kwargs, **OFF_POLICY)
-    assert model.policy.init == "torch"
+    model = algo(policy_class, env, policy_kwargs=dict(net_arch=[32, 32]), **OFF_POLICY)
+    assert model.policy.init == "torch"  # the default
     # Every equivariant layer, hidden or head, actor or critic: torch's nn.Linear variance 1 / (3 fan_in) per dense
-    # weight entry (the default "he" gives 2 / fan_in in hidden layers, 1 / fan_in in heads).
+    # weight entry (init="he" gives 2 / fan_in in hidden layers, 1 / fan_in in heads).
     # A head of 64 inputs tied in pairs has ~32 free entries: single layers scatter by ±25%, their mean much less.
-    he = algo(policy_class, env, policy_kwargs=dict(net_arch=[32, 32]), **OFF_POLICY)
+    he = algo(policy_class, env, policy_kwargs=dict(net_arch=[32, 32], init="he"), **OFF_POLICY)
     assert he.policy.init == "he"
     for policy, low, high in ((model.policy, 0.1, 0.7), (he.policy, 0.6, 3.0)):
         with th.no_grad():
@@ -218,10 +217,12 @@ def test_torch_init_variance_exact_and_saved(case: str, tmp_path) -> None:
     assert loaded.policy.init == "torch"
     for before, after in zip(outputs, _networks_outputs(loaded, obs), strict=True):
         th.testing.assert_close(after, before, atol=0, rtol=0)
+    he.save(tmp_path / "he")  # a non-default init is saved too (load re-builds with it, then loads the weights)
+    assert algo.load(tmp_path / "he", device="cpu").policy.init == "he"
 
 
 def test_init_errors() -> None:
-    with pytest.raises(ValueError, match=r"unknown init 'xavier'; choose one of \('he', 'torch'\)"):
+    with pytest.raises(ValueError, match=r"unknown init 'xavier'; choose one of \('torch', 'he'\)"):
         DQN(EquivariantDQNPolicy, make_symmetric_env("CartPole-v1"), policy_kwargs=dict(init="xavier"))
     with pytest.raises(ValueError, match=r"has no `init` argument.*ortho_init"):
         PPO(EquivariantMlpPolicy, make_symmetric_env("CartPole-v1"), policy_kwargs=dict(init="torch"))

@@ -271,19 +271,21 @@ PRESETS: dict[str, Experiment] = {
                 algo,
                 algo,
                 env,
-                DQN_METHODS if algo == "dqn" else DQN_METHODS[:-1],
+                (DQN_METHODS if algo == "dqn" else DQN_METHODS[:-1]) + extra,
                 tuple(range(n_seeds)),
                 budget,
                 eval_freq,
                 episodes,
                 description=f"{env}, rl_zoo3 {algo.upper()}: MlpPolicy vs the equivariant Q-network vs each replay "
-                f"augmentation mode{' and the symmetrized Q-network' if algo == 'dqn' else ''}, {n_seeds} seeds, "
+                f"augmentation mode{' and the symmetrized Q-network' if algo == 'dqn' else ''}"
+                f"{' (and the init A/B: the former He init)' if extra else ''}, {n_seeds} seeds, "
                 f"{budget // 1000}k steps (rl_zoo3's budget)",
             )
             for algo in ("dqn", "qrdqn")
-            for env, n_seeds, budget, eval_freq, episodes in (
-                ("CartPole-v1", 10, 50_000, 2_000, 10),
-                ("Acrobot-v1", 5, 100_000, 4_000, 5),
+            for env, n_seeds, budget, eval_freq, episodes, extra in (
+                # The A/B that chose the off-policy default init (`equivariant` has torch's) rides on DQN CartPole.
+                ("CartPole-v1", 10, 50_000, 2_000, 10, ("equivariant_he_init",) if algo == "dqn" else ()),
+                ("Acrobot-v1", 5, 100_000, 4_000, 5, ()),
             )
         ],
         # Continuous control and partial observability (issue 12).
@@ -373,13 +375,6 @@ PRESETS: dict[str, Experiment] = {
             description="CartPole-v1, rl_zoo3 PPO: the equivariant policy with SB3's orthogonal-init variance against "
             "MlpPolicy and the augmentation baselines, 10 seeds",
             **CARTPOLE_ZOO,
-        ),
-        Experiment(
-            "init_dqn_cartpole",
-            methods=("baseline", "equivariant", "equivariant_torch_init"),
-            description="CartPole-v1, rl_zoo3 DQN: the equivariant Q-network with its He init vs torch's default init "
-            "variance (SB3's Q-networks'), and MlpPolicy, 10 seeds",
-            **DQN_CARTPOLE,
         ),
         Experiment(
             "sizing_acrobot",

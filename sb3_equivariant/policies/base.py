@@ -93,7 +93,7 @@ class EquivariantPolicyMixin(SymmetricPolicyMixin):
     :param sizing: how default widths are chosen when ``net_arch`` is not given: ``"channels"`` (SB3's widths counted
         in regular channels), ``"parameters"`` (divided by ``√|G|``: about SB3's parameter count) or ``"units"``
         (divided by ``|G|``: SB3's number of units). Default: ``"parameters"`` (see docs/results.md, "Default widths").
-    :param init: DQN, QR-DQN, SAC and TD3 policies only (:attr:`init_choices`): ``"he"`` (default) or ``"torch"``, see
+    :param init: DQN, QR-DQN, SAC and TD3 policies only (:attr:`init_choices`): ``"torch"`` (default) or ``"he"``, see
         :func:`~sb3_equivariant.policies.common.apply_init`; saved with the policy.
     :param kwargs: the SB3 policy's other arguments; ``net_arch`` is in channels of the regular representation
         (``|G|`` units each).

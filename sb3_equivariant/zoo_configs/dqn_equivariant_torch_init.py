@@ -1,5 +1,0 @@
-"""rl_zoo3 config: dqn.yml with the `equivariant_torch_init` method of methods.yml (see README.md)."""
-
-from sb3_equivariant.benchmark.config import zoo_hyperparams
-
-hyperparams = zoo_hyperparams("dqn", "equivariant_torch_init")
