@@ -25,8 +25,9 @@ model = RecurrentPPO(
     ent_coef=0.0,
     learning_rate=lambda progress: 1e-3 * progress,
     clip_range=lambda progress: 0.2 * progress,
+    # Widths in regular channels (2 units each): 45 gives about the parameters of MlpLstmPolicy's 64 units.
     policy_kwargs=dict(
-        ortho_init=False, activation_fn=nn.ReLU, lstm_hidden_size=64, enable_critic_lstm=True, net_arch=dict(pi=[64], vf=[64])
+        ortho_init=False, activation_fn=nn.ReLU, lstm_hidden_size=45, enable_critic_lstm=True, net_arch=dict(pi=[45], vf=[45])
     ),
     seed=0,
 )
@@ -35,3 +36,4 @@ model.learn(total_timesteps=100_000)
 mean, std = evaluate_policy(model, make_symmetric_vec_env(MASKED_CARTPOLE_ID, n_envs=1, seed=1), n_eval_episodes=10)
 print(f"mean return after 100k steps: {mean:.1f} +/- {std:.1f}")
 print("for reference: 500 is the maximum (solved at 475); random actions score 23.7 +/- 12.2 (100 episodes)")
+print("measured (docs/results.md 10a, 5 seeds): this policy holds 475 in 4 of 5 seeds by 100k steps, MlpLstmPolicy in none")
