@@ -250,21 +250,44 @@ def test_sizing_sets_parameter_counts(algo: type, sizing: str, low: float, high:
     assert equivariant.policy.sizing == sizing
 
 
+@pytest.mark.parametrize("init", ["orthogonal", "he"])
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "sb3_equivariant/GridWorld-v0"])
-def test_ortho_init_matches_sb3_orthogonal_variance(env_id: str) -> None:
-    """Under SB3's ortho_init every equivariant layer starts with an orthogonal matrix's variance, gain²/max(fan)."""
+def test_ortho_init_variance(env_id: str, init: str, tmp_path) -> None:
+    """
+    Under SB3's ortho_init every equivariant layer starts with SB3's gain and an orthogonal matrix's variance,
+    gain²/max(fan) (init="orthogonal", the default) or He's gain²/fan_in (init="he"); the choice is saved.
+    """
     policy_class, kwargs = ON_POLICY_CASES[env_id]
-    policy = PPO(policy_class, make_symmetric_env(env_id), policy_kwargs=kwargs, seed=0).policy
+    kwargs = {**kwargs, "init": init} if init != "orthogonal" else kwargs
+    model = PPO(policy_class, make_symmetric_env(env_id), policy_kwargs=kwargs, seed=0)
+    policy = model.policy
+    assert policy.init == init
     gains = {"action_net": 0.01, "value_net": 1.0}
     layers = [(name, m) for name, m in policy.named_modules() if isinstance(m, BasisLayer)]
     assert len(layers) >= 4
     for name, layer in layers:
         gain = gains.get(name, 2**0.5)
-        expected = gain**2 / max(layer.fan_in, layer.out_channels * layer.block_rep_out.dim)
+        fan_out = layer.out_channels * layer.block_rep_out.dim
+        expected = gain**2 / (max(layer.fan_in, fan_out) if init == "orthogonal" else layer.fan_in)
         variance = layer.weight_and_bias()[0].detach().pow(2).mean().item()
         assert 0.6 < variance / expected < 1.6, (name, variance, expected)
+    model.save(tmp_path / "model")
+    loaded = PPO.load(tmp_path / "model")
+    assert loaded.policy.init == init
+    obs = policy.obs_to_tensor(_obs_batch(model))[0]
+    with th.no_grad():
+        probs = [p.get_distribution(obs).distribution.probs for p in (policy, loaded.policy)]
+    th.testing.assert_close(probs[1], probs[0], atol=0, rtol=0)
     with pytest.raises(ValueError, match="fan must be"):
         layers[0][1].reset_parameters(fan="out")
+
+
+def test_init_errors() -> None:
+    env = make_symmetric_env("CartPole-v1")
+    with pytest.raises(ValueError, match=r"unknown init 'torch'; choose one of \('orthogonal', 'he'\)"):
+        PPO(EquivariantMlpPolicy, env, policy_kwargs=dict(init="torch"))
+    with pytest.raises(ValueError, match=r"init='he' is applied by SB3's orthogonal init, which ortho_init=False"):
+        PPO(EquivariantMlpPolicy, env, policy_kwargs=dict(init="he", ortho_init=False))
 
 
 def test_default_sizing(tmp_path) -> None:

@@ -6,7 +6,7 @@ import pytest
 import torch as th
 from gymnasium import spaces
 from sb3_contrib import QRDQN
-from stable_baselines3 import DDPG, DQN, PPO, SAC, TD3
+from stable_baselines3 import DDPG, DQN, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -17,7 +17,6 @@ from sb3_equivariant.policies import (
     EquivariantCnnSACPolicy,
     EquivariantCnnTD3Policy,
     EquivariantDQNPolicy,
-    EquivariantMlpPolicy,
     EquivariantQRDQNPolicy,
     EquivariantSACPolicy,
     EquivariantTD3Policy,
@@ -224,8 +223,6 @@ def test_init_variance_exact_and_saved(case: str, tmp_path) -> None:
 def test_init_errors() -> None:
     with pytest.raises(ValueError, match=r"unknown init 'xavier'; choose one of \('torch', 'he'\)"):
         DQN(EquivariantDQNPolicy, make_symmetric_env("CartPole-v1"), policy_kwargs=dict(init="xavier"))
-    with pytest.raises(ValueError, match=r"has no `init` argument.*ortho_init"):
-        PPO(EquivariantMlpPolicy, make_symmetric_env("CartPole-v1"), policy_kwargs=dict(init="torch"))
 
 
 @pytest.mark.parametrize("case", ["SAC Walker2d", "TD3 Pendulum", "SAC image C4"])

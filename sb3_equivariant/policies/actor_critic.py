@@ -15,6 +15,7 @@ from torch import nn
 from sb3_equivariant.nn import EquivariantLinear
 from sb3_equivariant.policies.base import EquivariantPolicyMixin
 from sb3_equivariant.policies.common import (
+    ON_POLICY_INITS,
     EquivariantMlpExtractor,
     ObsPreprocessor,
     action_output_rep,
@@ -30,6 +31,8 @@ from sb3_equivariant.policies.extractors import EquivariantCnnExtractor
 
 class _EquivariantActorCriticMixin(EquivariantPolicyMixin):
     """The equivariant build shared by SB3's ActorCriticPolicy and sb3-contrib's Maskable / Recurrent ones."""
+
+    init_choices = ON_POLICY_INITS
 
     _equivariant_net_arch: dict[str, list[int]]
     activation_fn: type[nn.Module]
@@ -74,7 +77,7 @@ class _EquivariantActorCriticMixin(EquivariantPolicyMixin):
                 else [self.pi_features_extractor, self.vf_features_extractor]  # type: ignore[attr-defined]
             )
             for module, gain in [*((e, np.sqrt(2)) for e in extractors), *gains.items()]:
-                init_module(module, gain, self.init_weights)  # type: ignore[attr-defined]
+                init_module(module, gain, self.init_weights, self.init)  # type: ignore[attr-defined,arg-type]
         # Modules were replaced: the optimizer must see the new parameters.
         self.optimizer = self.optimizer_class(  # type: ignore[attr-defined]
             self.parameters(),  # type: ignore[attr-defined]

@@ -93,8 +93,10 @@ class EquivariantPolicyMixin(SymmetricPolicyMixin):
     :param sizing: how default widths are chosen when ``net_arch`` is not given: ``"channels"`` (SB3's widths counted
         in regular channels), ``"parameters"`` (divided by ``√|G|``: about SB3's parameter count) or ``"units"``
         (divided by ``|G|``: SB3's number of units). Default: ``"parameters"`` (see docs/results.md, "Default widths").
-    :param init: DQN, QR-DQN, SAC and TD3 policies only (:attr:`init_choices`): ``"torch"`` (default) or ``"he"``, see
-        :func:`~sb3_equivariant.policies.common.apply_init`; saved with the policy.
+    :param init: the equivariant layers' init (:attr:`init_choices`, default first), saved with the policy.
+        Actor-critic policies: ``"orthogonal"`` or ``"he"``, applied under SB3's ``ortho_init``, see
+        :func:`~sb3_equivariant.policies.common.init_module`; DQN, QR-DQN, SAC and TD3 policies: ``"torch"`` or
+        ``"he"``, see :func:`~sb3_equivariant.policies.common.apply_init`.
     :param kwargs: the SB3 policy's other arguments; ``net_arch`` is in channels of the regular representation
         (``|G|`` units each).
     """
@@ -131,12 +133,13 @@ class EquivariantPolicyMixin(SymmetricPolicyMixin):
         self.sizing = None if sizing is None else check_sizing(sizing)
         init = kwargs.pop("init", None)
         if init is not None and not self.init_choices:
-            raise ValueError(
-                f"{type(self).__name__} has no `init` argument: it starts with SB3's init for its family (`ortho_init` "
-                "for actor-critic policies); `init` is for the DQN, QR-DQN, SAC and TD3 policies"
-            )
+            raise ValueError(f"{type(self).__name__} has no `init` argument: it starts with SB3's init for its family")
         if init is not None and init not in self.init_choices:
             raise ValueError(f"unknown init {init!r}; choose one of {self.init_choices}")
+        if init is not None and kwargs.get("ortho_init") is False:
+            raise ValueError(
+                f"init={init!r} is applied by SB3's orthogonal init, which ortho_init=False turns off: drop one of them"
+            )
         self.init = init or (self.init_choices[0] if self.init_choices else None)
         return kwargs
 

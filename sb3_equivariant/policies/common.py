@@ -233,16 +233,25 @@ def value_head(rep: Representation, channels: int, basis: str) -> EquivariantLin
     return EquivariantLinear(rep, trivial(rep.group), channels, 1, basis=basis)
 
 
-def init_module(module: nn.Module, gain: float, init_plain: Any) -> None:
+#: ``init=`` of the actor-critic families (PPO, A2C, TRPO, MaskablePPO, RecurrentPPO), applied under SB3's
+#: ``ortho_init``; default first (see :func:`init_module`).
+ON_POLICY_INITS = ("orthogonal", "he")
+
+
+def init_module(module: nn.Module, gain: float, init_plain: Any, init: str = "orthogonal") -> None:
     """
-    SB3's orthogonal init (``ortho_init``) for plain layers; for equivariant ones, the basis-aware init with the
-    variance of an orthogonal matrix, ``gain² / max(fan_in, fan_out)``. He's ``gain² / fan_in`` would start a small
-    observation's input layer (CartPole: 4 inputs, 90 units) with 16× SB3's variance, saturating tanh
-    (docs/results.md §6f: neutral for the default CartPole network, 2× faster in the symmetrized MLP's function class).
+    SB3's orthogonal init (``ortho_init``) for plain layers; for equivariant ones, the basis-aware init with SB3's
+    gain. ``"orthogonal"`` (the default): the variance of an orthogonal matrix, ``gain² / max(fan_in, fan_out)``.
+    ``"he"`` (the default before 7eb791a): ``gain² / fan_in``, which starts a small observation's input layer (CartPole:
+    4 inputs, 90 units) with 16× SB3's variance, saturating tanh (docs/results.md §6f: neutral for the default CartPole
+    network, 2× slower in the symmetrized MLP's function class; §3: not separated on Acrobot).
     """
+    if init not in ON_POLICY_INITS:
+        raise ValueError(f"unknown init {init!r}; choose one of {ON_POLICY_INITS}")
+    fan = "max" if init == "orthogonal" else "in"
     for sub in module.modules():
         if isinstance(sub, BasisLayer):
-            sub.reset_parameters(gain, fan="max")
+            sub.reset_parameters(gain, fan=fan)
         elif isinstance(sub, (nn.Linear, nn.Conv2d)):
             init_plain(sub, gain=gain)
 

@@ -1,0 +1,5 @@
+"""rl_zoo3 config: a2c.yml with the `equivariant_he_init` method of methods.yml (see README.md)."""
+
+from sb3_equivariant.benchmark.config import zoo_hyperparams
+
+hyperparams = zoo_hyperparams("a2c", "equivariant_he_init")
