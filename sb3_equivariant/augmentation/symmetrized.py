@@ -63,7 +63,6 @@ class SymmetrizedActorCriticPolicy(SymmetricPolicyMixin, ActorCriticPolicy):
     """
 
     def __init__(self, *args: Any, **kwargs: Any):
-        self.logit_average = bool(kwargs.pop("logit_average", False))  # diagnostic (docs §6f), this commit only
         super().__init__(*args, **kwargs)
         if not isinstance(self.action_dist, (CategoricalDistribution, DiagGaussianDistribution)):
             raise SymmetryError(
@@ -78,10 +77,6 @@ class SymmetrizedActorCriticPolicy(SymmetricPolicyMixin, ActorCriticPolicy):
         out = self.action_net(latent_pi)
         out = out.reshape(order, out.shape[0] // order, -1)
         if isinstance(self.action_dist, CategoricalDistribution):
-            if self.logit_average:
-                group = self.symmetry.group
-                back = th.stack([self.symmetry.action_rep.apply(out[h], group.inv(h)) for h in group.elements])
-                return self.action_dist.proba_distribution(action_logits=back.mean(dim=0))
             log_probs = th.log_softmax(out, dim=-1)
             group = self.symmetry.group
             back = th.stack([self.symmetry.action_rep.apply(log_probs[h], group.inv(h)) for h in group.elements])

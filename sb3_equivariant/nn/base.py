@@ -121,34 +121,6 @@ def renamed_keyword(old_value: Any, new_value: Any, old: str, new: str, default:
     return old_value
 
 
-#: Diagnostic switches of docs/results.md §6f (this commit only; reverted by the next): set by the actor-critic policy
-#: while it builds. "identity_init": regular→regular layers start with only the identity element's block;
-#: "ortho_id": that block orthogonal; "freeze_cross": cross-element blocks stay zero (gradient masked).
-DIAGNOSTIC: frozenset[str] = frozenset()
-
-
-def _diagnostic_init(layer: BasisLayer, gain: float) -> None:
-    same = layer.block_rep_in.dim == layer.block_rep_out.dim and layer.block_rep_in.key == layer.block_rep_out.key
-    if "identity_init" not in DIAGNOSTIC or layer._basis_owner is None or not same:
-        return
-    d = layer.block_rep_in.dim
-    owner = layer._basis_owner.view(d, d)
-    diag = th.zeros(layer.basis_size, dtype=th.bool)
-    diag[owner.diagonal()] = True
-    layer.coefficients[:, ~diag, :] = 0.0
-    layer.coefficients[:, diag, :] *= math.sqrt(layer.basis_size / max(int(diag.sum()), 1))
-    if "freeze_cross" in DIAGNOSTIC and not getattr(layer, "_diagnostic_hooked", False):
-        mask = diag.to(layer.coefficients.dtype)[None, :, None]
-        layer.coefficients.register_hook(lambda grad, mask=mask: grad * mask)
-        layer._diagnostic_hooked = True
-    if "ortho_id" in DIAGNOSTIC and int(diag.sum()) == 1:
-        b = int(owner.diagonal()[0])
-        k = int((layer._basis_owner == b).sum())
-        block = th.empty(layer.out_channels, layer.in_channels)
-        nn.init.orthogonal_(block, gain=gain)
-        layer.coefficients[:, b, :] = block * math.sqrt(k)
-
-
 class BasisLayer(EquivariantModule):
     """
     Base of every layer whose weight is a linear combination of a fixed basis.
@@ -256,8 +228,6 @@ class BasisLayer(EquivariantModule):
         std = gain * math.sqrt(self.block_rep_out.dim * self.block_rep_in.dim / (self.basis_size * n))
         with th.no_grad():
             self.coefficients.normal_(0.0, std)
-            if DIAGNOSTIC:
-                _diagnostic_init(self, gain)
             if self.bias_coefficients is not None:
                 self.bias_coefficients.zero_()
 

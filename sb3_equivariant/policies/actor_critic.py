@@ -53,20 +53,7 @@ class _EquivariantActorCriticMixin(EquivariantPolicyMixin):
             self.basis,  # type: ignore[attr-defined]
         )
 
-    def _check_arguments(self, action_space: Any, algorithm: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        self.diagnostic = frozenset(kwargs.pop("diagnostic", ()))
-        return super()._check_arguments(action_space, algorithm, kwargs)
-
     def _build(self, lr_schedule: Schedule) -> None:
-        from sb3_equivariant.nn import base
-
-        base.DIAGNOSTIC = self.diagnostic
-        try:
-            self._build_diagnostic(lr_schedule)
-        finally:
-            base.DIAGNOSTIC = frozenset()
-
-    def _build_diagnostic(self, lr_schedule: Schedule) -> None:
         self._build_mlp_extractor()
         extractor: EquivariantMlpExtractor = self.mlp_extractor
         self.action_net = EquivariantLinear(
