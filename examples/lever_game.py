@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from stable_baselines3 import PPO
 
 from sb3_equivariant import EquivariantMlpPolicy, make_symmetric_vec_env
 from sb3_equivariant.augmentation.test_time import action_probabilities, symmetrized_probabilities
+from sb3_equivariant.benchmark.provenance import write_record
 from sb3_equivariant.multiagent import LEVER_ID, cross_play_scores, lever_symmetry
 from sb3_equivariant.multiagent.lever import lever_payoffs
 
@@ -97,10 +99,13 @@ def main() -> None:
             ]
         )
         np.savetxt(args.out / f"scores_{method}.csv", scores, delimiter=",", fmt="%.6f")
+    header = ["method", "seeds", "steps", "self_play_mean", "self_play_std", "cross_play_mean", "cross_play_std"]
     with open(args.out / "summary.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["method", "seeds", "steps", "self_play_mean", "self_play_std", "cross_play_mean", "cross_play_std"])
+        writer.writerow(header)
         writer.writerows([[*r[:3], *(f"{x:.4f}" for x in r[3:])] for r in rows])
+    # which code produced these files: the commit (and whether the tree was dirty), the versions, the command
+    write_record(args.out / "manifest.json", [dict(zip(header, r)) for r in rows], sys.argv, exclude=(args.out,))
     for r in rows:
         print(f"{r[0]:>22}: self-play {r[3]:.3f} ± {r[4]:.3f}, cross-play {r[5]:.3f} ± {r[6]:.3f}")
 

@@ -94,6 +94,12 @@ def test_measurement_record_names_its_code(fake_checkout: Path) -> None:
     record = json.loads(out.read_text())
     assert record["rows"] == [{"peak_mb": 1.0}] and record["command"].endswith(str(out))
     assert record["code"]["commit"] == _git(fake_checkout, "rev-parse", "HEAD") and record["code"]["dirty"] is False
+    # files the measurement wrote beside the record do not make the code dirty when excluded
+    (fake_checkout / "results" / "scores.csv").write_text("1\n")
+    write_record(out, [], [], exclude=[fake_checkout / "results"])
+    assert json.loads(out.read_text())["code"]["dirty"] is False
+    write_record(out, [], [])
+    assert json.loads(out.read_text())["code"]["dirty"] is True
     (fake_checkout / "sb3_equivariant" / "__init__.py").write_text("x = 2\n")
     write_record(out, [], [])
     assert json.loads(out.read_text())["code"]["dirty"] is True

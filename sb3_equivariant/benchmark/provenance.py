@@ -145,14 +145,16 @@ def check_same_code(exp_dir: Path, code: dict[str, Any], allow_mixed: bool) -> N
     )
 
 
-def write_record(path: str | Path, rows: list[dict[str, Any]], argv: list[str]) -> None:
+def write_record(path: str | Path, rows: list[dict[str, Any]], argv: list[str], exclude: Iterable[str | Path] = ()) -> None:
     """
-    Write a one-off measurement (memory, compute) with what produced it: the command, the code identity (a dirty tree
-    says so), the package versions and the machine's CPU count and load.
+    Write a one-off measurement (memory, compute, the lever game's scores) with what produced it: the command, the
+    code identity (a dirty tree says so), the package versions and the machine's CPU count and load.
 
     :param path: the JSON file to write.
     :param rows: the measured rows.
     :param argv: the command line (``sys.argv``).
+    :param exclude: more paths whose changes do not make the code dirty (the other files the measurement wrote, when
+        they are inside the checkout); ``path`` itself never does.
     """
     import json
     import os
@@ -160,7 +162,7 @@ def write_record(path: str | Path, rows: list[dict[str, Any]], argv: list[str]) 
     path = Path(path)
     record = {
         "command": " ".join(argv),
-        "code": code_version(exclude=(path,)),
+        "code": code_version(exclude=(path, *exclude)),
         "versions": package_versions(),
         "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg()},
         "rows": rows,
