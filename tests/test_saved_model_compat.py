@@ -20,7 +20,7 @@ DATA = Path(__file__).parent / "data"
 
 
 @pytest.mark.parametrize("name", ["ppo_cartpole", "ppo_gridworld"])
-def test_model_saved_by_older_layout_loads_with_identical_outputs(name: str) -> None:
+def test_model_saved_by_older_layout_loads_with_the_same_outputs(name: str) -> None:
     with zipfile.ZipFile(DATA / f"compat_{name}.zip") as archive:
         kwargs = base64.b64decode(json.loads(archive.read("data"))["policy_kwargs"][":serialized:"])
     assert b"sb3_equivariant.representation\x94" in kwargs  # pickled under the old module path
