@@ -1,7 +1,7 @@
 """Multi-agent MDP homomorphic network on the wildlife task: three drones on a 5x5 torus catch a moving prey.
 
 A quarter turn of the torus rotates every drone's view, position and move. EquivariantMessagePassingPolicy builds
-every layer (per-drone CNN encoder, messages from neighbours within 2 cells, per-drone heads) so that the joint
+every layer (per-drone CNN encoder, messages from neighbors within 2 cells, per-drone heads) so that the joint
 policy turns with it exactly; PPO trains it with the MultiDiscrete joint action. Also shows the PettingZoo view of
 the same task and the symmetry check against the dynamics.
 

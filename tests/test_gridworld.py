@@ -36,8 +36,8 @@ def test_spaces_and_image(cell_size: int) -> None:
     assert set(np.unique(obs)) == {0, 255}
     assert is_image_space(env.observation_space)  # SB3 scales it by 1/255
     k = cell_size // 3
-    centre = obs[0, 3 * cell_size : 4 * cell_size, 3 * cell_size : 4 * cell_size][::k, ::k]
-    np.testing.assert_array_equal(centre // 255, [[1, 0, 1], [0, 1, 0], [1, 0, 1]])  # the agent's "x"
+    center = obs[0, 3 * cell_size : 4 * cell_size, 3 * cell_size : 4 * cell_size][::k, ::k]
+    np.testing.assert_array_equal(center // 255, [[1, 0, 1], [0, 1, 0], [1, 0, 1]])  # the agent's "x"
     assert _cells(obs, cell_size).sum() == 2  # agent and prey in different cells after reset
 
 
@@ -62,7 +62,7 @@ def test_moves(action: int, move: tuple[int, int]) -> None:
     obs, reward, terminated, truncated, _ = env.step(action)
     np.testing.assert_array_equal(env.get_state()[:2], (np.array([0, 6]) + move) % 7)
     assert tuple(MOVES[action]) == move
-    # The prey appears to move the opposite way in the agent-centred view (offsets wrap into -3..3).
+    # The prey appears to move the opposite way in the agent-centerd view (offsets wrap into -3..3).
     expected = (np.array(before) - move + 3) % 7 - 3
     assert _prey_offset(obs) == tuple(expected)
     assert (reward, terminated, truncated) == (-0.1, False, False)
@@ -74,7 +74,7 @@ def test_catch_terminates_with_reward() -> None:
     env.set_state([2, 2, 1, 2])
     obs, reward, terminated, truncated, _ = env.step(UP)
     assert (reward, terminated, truncated) == (1.0, True, False)
-    assert _cells(obs).sum() == 1 and (obs[0, 9:12, 9:12] == 255).all()  # both sprites in the centre cell
+    assert _cells(obs).sum() == 1 and (obs[0, 9:12, 9:12] == 255).all()  # both sprites in the center cell
 
 
 def test_truncation_after_100_steps_registered_twice() -> None:
@@ -132,7 +132,7 @@ def test_invalid_arguments() -> None:
 
 @pytest.mark.parametrize("g", range(4))
 def test_rotation_of_state_matches_rotation_of_image(g: int) -> None:
-    """Rotating the state about the torus centre rotates the observation by np.rot90 (counter-clockwise)."""
+    """Rotating the state about the torus center rotates the observation by np.rot90 (counter-clockwise)."""
     env = GridWorld()
     env.reset(seed=0)
     sym = gridworld_symmetry()
@@ -164,4 +164,4 @@ def test_torus_rotation_group_action_and_pickle() -> None:
         np.testing.assert_array_equal(rot(rot(s, 1), 3), s)
         np.testing.assert_array_equal(rot(rot(s, 1), 1), rot(s, 2))
         assert rot(s, 1).min() >= 0 and rot(s, 1).max() <= 6
-    np.testing.assert_array_equal(rot(np.array([0, 3, 3, 3]), 1), [3, 0, 3, 3])  # top centre -> left centre
+    np.testing.assert_array_equal(rot(np.array([0, 3, 3, 3]), 1), [3, 0, 3, 3])  # top center -> left center

@@ -160,7 +160,7 @@ def test_eval_cache_is_reused_and_invalidated() -> None:
         y0 = layer(x)
         cached = layer.weight_and_bias()[0]
         assert layer.weight_and_bias()[0] is cached
-        layer.coefficients.add_(1.0)  # in-place change (an optimiser step) must invalidate the cache
+        layer.coefficients.add_(1.0)  # in-place change (an optimizer step) must invalidate the cache
         y1 = layer(x)
     assert layer.weight_and_bias()[0] is not cached
     assert not th.allclose(y0, y1)

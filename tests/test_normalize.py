@@ -18,7 +18,7 @@ def _filled(env_id: str, cls: type[VecNormalize]) -> VecNormalize:
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1", "Pendulum-v1"])
-def test_normalisation_commutes_with_every_element(env_id: str) -> None:
+def test_normalization_commutes_with_every_element(env_id: str) -> None:
     venv = _filled(env_id, SymmetricVecNormalize)
     sym = venv.symmetry
     raw = venv.get_original_obs()
@@ -34,7 +34,7 @@ def test_normalisation_commutes_with_every_element(env_id: str) -> None:
     assert max(errors) > 1e-3  # SB3's statistics do break it: the test above is not vacuous
 
 
-def test_policy_on_normalised_env_is_equivariant_and_stats_save(tmp_path) -> None:
+def test_policy_on_normalized_env_is_equivariant_and_stats_save(tmp_path) -> None:
     venv = _filled("CartPole-v1", SymmetricVecNormalize)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*VecNormalize.*")  # symmetric statistics: no warning

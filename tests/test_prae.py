@@ -23,7 +23,7 @@ from sb3_equivariant.prae import (
 )
 
 SIZE = 4  # the hand-built grid is SIZE x SIZE
-SPACING = 2.0  # distance between neighbouring cells, in observation and latent space
+SPACING = 2.0  # distance between neighboring cells, in observation and latent space
 GRID_MOVES = np.array([[-1, 0], [0, 1], [1, 0], [0, -1]])  # up, right, down, left
 
 

@@ -9,7 +9,7 @@ UP, RIGHT, DOWN, LEFT = 0, 1, 2, 3
 
 
 def _walk(env: Room, cells: list[tuple[int, int]]) -> list[tuple[float, bool, bool]]:
-    """Walk the robot through neighbouring cells; (reward, terminated, info["is_success"]) of each step."""
+    """Walk the robot through neighboring cells; (reward, terminated, info["is_success"]) of each step."""
     out = []
     for cell in cells:
         dr, dc = cell[0] - env.robot[0], cell[1] - env.robot[1]

@@ -157,3 +157,15 @@ def test_rl_zoo3_plotting_recipe_as_written(tmp_path: Path) -> None:
     assert (tmp_path / "logs" / "cmp.pkl").exists()
     assert (tmp_path / "logs" / "cmp_curves.png").stat().st_size > 0
     assert "0.0 ± 0.0" not in result.stdout  # an empty table: no evaluation within the budget
+
+
+def test_paper_protocol_learning_rates_are_the_committed_sweeps_choice() -> None:
+    # ppo_paper.yml says its per-method rates are the sweep's winners: an rl_zoo3 user must train what the benchmark
+    # (which reads the sweep's results directly) trains.
+    from sb3_equivariant.benchmark.config import method_hyperparams
+    from sb3_equivariant.benchmark.presets import best_learning_rates
+
+    chosen = best_learning_rates(ROOT / "results" / "cartpole_paper_sweep")
+    assert chosen, "results/cartpole_paper_sweep has no finished runs"
+    for method, lr in chosen.items():
+        assert method_hyperparams("ppo_paper", "CartPole-v1", method)["learning_rate"] == pytest.approx(lr), method

@@ -169,7 +169,7 @@ def inverted_pendulum_symmetry(env: gym.Env | None = None) -> Symmetry:
     """
     InvertedPendulum-v5, approximate: the mirror of the slider. Observation ``[x, theta, x_dot, theta_dot] -> -obs``;
     action ``a -> -a``; state ``[qpos (2), qvel (2)] -> -state``. Not exact: the pole's geometry
-    (``fromto="0 0 0 0.001 0 0.6"`` in ``inverted_pendulum.xml``) leans 1 mm to +x, so its centre of mass is off the
+    (``fromto="0 0 0 0.001 0 0.6"`` in ``inverted_pendulum.xml``) leans 1 mm to +x, so its center of mass is off the
     hinge axis; one step from mirrored states differs by up to ~5e-3 (measured by the verifier).
     """
     neg = _c2_signs([-1, -1, -1, -1], "invpend_obs")
@@ -259,7 +259,7 @@ def pong_symmetry(env: gym.Env | None = None, env_id: str = "PongNoFrameskip-v4"
 def breakout_symmetry(env: gym.Env | None = None, env_id: str = "BreakoutNoFrameskip-v4") -> Symmetry:
     """
     Breakout, approximate: horizontal flip of the raw frame; RIGHT <-> LEFT (with FIRE variants) read from
-    ``get_action_meanings()``. Not exact: the score display, the serve position and the brick colours are not mirrored.
+    ``get_action_meanings()``. Not exact: the score display, the serve position and the brick colors are not mirrored.
     """
     return _atari_symmetry(
         env,
@@ -292,7 +292,7 @@ def _breakout_v4(env: gym.Env | None) -> Symmetry:
 
 
 def _gridworld(env: gym.Env | None) -> Symmetry:
-    """sb3_equivariant/GridWorld-v0, exact: C4 rotations of the agent-centred image (see :mod:`.gridworld`)."""
+    """sb3_equivariant/GridWorld-v0, exact: C4 rotations of the agent-centerd image (see :mod:`.gridworld`)."""
     from sb3_equivariant.envs.gridworld import gridworld_symmetry
 
     return gridworld_symmetry(7 if env is None else int(env.unwrapped.size))  # type: ignore[attr-defined]

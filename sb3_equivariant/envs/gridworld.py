@@ -1,8 +1,8 @@
 """The predator-prey GridWorld of van der Pol et al. (2020): a torus seen from the agent, with C4 rotation symmetry.
 
-The agent (predator) and the prey live on a ``size x size`` torus. The observation is an agent-centred binary image:
+The agent (predator) and the prey live on a ``size x size`` torus. The observation is an agent-centerd binary image:
 cell ``(i, j)`` of the ``size x size`` view is drawn as a ``cell_size``-pixel square, the agent (an "x" sprite) in the
-centre cell and the prey (a "+" sprite) at its toroidal offset from the agent. Both sprites are invariant under
+center cell and the prey (a "+" sprite) at its toroidal offset from the agent. Both sprites are invariant under
 90° rotations and the moves are rotated into each other, so rotating the view is an exact symmetry.
 """
 
@@ -32,18 +32,18 @@ _PREY_SPRITE = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=np.uint8)  # "+
 
 class GridWorld(gym.Env):
     """
-    Predator-prey on a torus with an agent-centred image observation (the paper's GridWorld).
+    Predator-prey on a torus with an agent-centerd image observation (the paper's GridWorld).
 
     Observation: ``Box(0, 255, (1, size * cell_size, size * cell_size), uint8)``, channel first, values 0/255.
     Actions: ``Discrete(5)``: 0 stay, 1 up, 2 right, 3 down, 4 left. Reward -0.1 per step, +1 when the agent and the
-    prey share a cell after both moved (the episode then terminates). The prey moves to a random neighbour with
+    prey share a cell after both moved (the episode then terminates). The prey moves to a random neighbor with
     probability ``prey_move_prob``. Made with ``gymnasium.make(GRIDWORLD_ID)`` the episode is truncated after 100
     steps (``max_episode_steps``); the class itself has no time limit.
 
     The state, for :func:`sb3_equivariant.envs.verify.check_symmetry`, is ``[agent_row, agent_col, prey_row,
     prey_col]`` (:meth:`get_state` / :meth:`set_state`).
 
-    :param size: side of the torus (odd, so that the agent sits in the centre of its view).
+    :param size: side of the torus (odd, so that the agent sits in the center of its view).
     :param prey_move_prob: probability that the prey moves in a step.
     :param cell_size: pixels per cell, a multiple of 3 (3 gives the paper's 21x21 image; 6 gives 42x42, large enough
         for SB3's default ``CnnPolicy``).
@@ -54,7 +54,7 @@ class GridWorld(gym.Env):
 
     def __init__(self, size: int = 7, prey_move_prob: float = 0.15, cell_size: int = 3, render_mode: str | None = None):
         if size < 3 or size % 2 == 0:
-            raise ValueError(f"size must be an odd integer >= 3 (the agent is in the centre of its view), got {size}")
+            raise ValueError(f"size must be an odd integer >= 3 (the agent is in the center of its view), got {size}")
         if cell_size < 3 or cell_size % 3:
             raise ValueError(f"cell_size must be a positive multiple of 3 (3x3 sprites), got {cell_size}")
         if not 0.0 <= prey_move_prob <= 1.0:
@@ -93,7 +93,7 @@ class GridWorld(gym.Env):
 
     def _get_obs(self) -> np.ndarray:
         half, k = self.size // 2, self.cell_size
-        offset = (self.prey - self.agent + half) % self.size  # prey cell in the agent-centred view
+        offset = (self.prey - self.agent + half) % self.size  # prey cell in the agent-centerd view
         img = np.zeros((self.size * k, self.size * k), dtype=np.uint8)
         img[half * k : (half + 1) * k, half * k : (half + 1) * k] = self._agent_img
         rows, cols = slice(offset[0] * k, (offset[0] + 1) * k), slice(offset[1] * k, (offset[1] + 1) * k)
@@ -123,7 +123,7 @@ class GridWorld(gym.Env):
 
 class TorusRotation:
     """
-    Quarter turns of a ``size x size`` torus about its centre cell, acting on GridWorld states
+    Quarter turns of a ``size x size`` torus about its center cell, acting on GridWorld states
     ``[agent_row, agent_col, prey_row, prey_col]``: element ``g`` rotates both positions ``g`` times counter-clockwise
     (as ``np.rot90`` moves image content). A picklable callable ``(state, g) -> state``.
     """
@@ -146,7 +146,7 @@ def gridworld_symmetry(size: int = 7) -> Symmetry:
     """
     The exact C4 symmetry of :class:`GridWorld`: element ``k`` rotates the image by ``k`` quarter turns
     counter-clockwise (``np.rot90``) and the moves by the same turn (up -> left -> down -> right -> up; stay fixed);
-    the state rotates about the centre of the torus (:class:`TorusRotation`). The image map does not depend on
+    the state rotates about the center of the torus (:class:`TorusRotation`). The image map does not depend on
     ``cell_size``.
 
     :param size: side of the torus (for the state transform).
@@ -159,7 +159,7 @@ def gridworld_symmetry(size: int = 7) -> Symmetry:
         actions,
         exact=True,
         name="GridWorld-C4",
-        notes="quarter turns of the agent-centred view; exact",
+        notes="quarter turns of the agent-centerd view; exact",
         state_transform=TorusRotation(size),
     )
 

@@ -1,7 +1,7 @@
 """Traffic light control (van der Pol et al., 2022): four lights at the crossings of a road grid, one agent each.
 
 The world is a 15 x 15 grid of cells. Two-lane roads run along rows 2, 4, 10, 12 and columns 2, 4, 10, 12, one lane
-per direction (8 one-way lanes, each a route across the whole grid); they cross at four junctions centred on
+per direction (8 one-way lanes, each a route across the whole grid); they cross at four junctions centerd on
 (3, 3), (3, 11), (11, 3), (11, 11). Each junction's light has two phases: 0 lets the vertical lanes enter the
 junction, 1 the horizontal ones. During the first ``spawn_steps`` steps a car joins each route with probability
 ``car_prob`` (it waits at the entrance while that cell is occupied); cars drive one cell per step along their
@@ -10,7 +10,7 @@ that cell is a junction entrance, the light lets them in; a car already inside a
 entering it. Cars leave at the end of their route. The team reward is ``-(mean waiting time of the cars on the
 grid) / 1000``; the episode terminates when every car has left and is truncated after ``max_steps`` steps.
 
-A quarter turn of the grid about its centre maps lanes onto lanes, junctions onto junctions (so it permutes the
+A quarter turn of the grid about its center maps lanes onto lanes, junctions onto junctions (so it permutes the
 lights) and vertical onto horizontal lanes (so it swaps the two phases): the C4 symmetry of the task. The spawn
 schedule is drawn at reset and is part of the state, so the dynamics are deterministic given the state.
 """
@@ -31,9 +31,9 @@ from sb3_equivariant.representation import ImageAction, permutation, rotation_ac
 
 TRAFFIC_ID = "sb3_equivariant/TrafficLights-v0"
 GRID = 15
-CENTRES = np.array([[3, 3], [3, 11], [11, 3], [11, 11]])
-N_LIGHTS = len(CENTRES)
-VIEW = 7  # cells seen by a light, centred on its junction
+CENTERS = np.array([[3, 3], [3, 11], [11, 3], [11, 11]])
+N_LIGHTS = len(CENTERS)
+VIEW = 7  # cells seen by a light, centerd on its junction
 ROAD_LINES = (2, 4, 10, 12)
 
 
@@ -56,7 +56,7 @@ ROUTES = _routes()
 #: ``ROUTE_PERM[k][r]``: the route that route ``r`` becomes after ``k`` quarter turns.
 ROUTE_PERM = np.array([[2 * ((r // 2 + k) % 4) + r % 2 for r in range(8)] for k in range(4)])
 #: ``LIGHT_PERM[k][i]``: the junction that junction ``i`` becomes after ``k`` quarter turns.
-LIGHT_PERM = np.array([[int(np.flatnonzero((_rot_cell(c, k) == CENTRES).all(axis=1))[0]) for c in CENTRES] for k in range(4)])
+LIGHT_PERM = np.array([[int(np.flatnonzero((_rot_cell(c, k) == CENTERS).all(axis=1))[0]) for c in CENTERS] for k in range(4)])
 
 
 def _route_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -66,9 +66,9 @@ def _route_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     vertical = np.array([ROUTES[r, 0, 1] == ROUTES[r, 1, 1] for r in range(8)])
     for r in range(8):
         for s in range(1, GRID):
-            for j, centre in enumerate(CENTRES):
-                inside = np.abs(ROUTES[r, s] - centre).max() <= 1
-                was_inside = np.abs(ROUTES[r, s - 1] - centre).max() <= 1
+            for j, center in enumerate(CENTERS):
+                inside = np.abs(ROUTES[r, s] - center).max() <= 1
+                was_inside = np.abs(ROUTES[r, s - 1] - center).max() <= 1
                 if inside and not was_inside:
                     entrance[r, s], junction[r, s] = True, j
     return entrance, junction, vertical
@@ -87,7 +87,7 @@ class TrafficLightsEnv(gym.Env):
 
     Observation ``Dict``: ``"view"``: ``Box(0, 1, (4, 3, 7 cell_size, 7 cell_size), float32)``, per light the 7 x 7
     cells around its junction with channels (roads, red entrances, cars), each cell drawn as a ``cell_size`` square;
-    ``"position"``: ``Box(-0.5, 0.5, (4, 2), float32)``, each junction's centre relative to the grid's centre, in
+    ``"position"``: ``Box(-0.5, 0.5, (4, 2), float32)``, each junction's center relative to the grid's center, in
     units of 8 cells (so at ``±0.5``, as the authors'). Action ``MultiDiscrete([2, 2, 2, 2])``: each light's
     phase (0: vertical lanes go, 1: horizontal lanes go).
 
@@ -122,7 +122,7 @@ class TrafficLightsEnv(gym.Env):
         self._roads = np.zeros((GRID, GRID), dtype=np.float32)
         self._roads[list(ROAD_LINES), :] = 1.0
         self._roads[:, list(ROAD_LINES)] = 1.0
-        self._positions = ((CENTRES - GRID // 2) / 8.0).astype(np.float32)  # junctions at (±0.5, ±0.5)
+        self._positions = ((CENTERS - GRID // 2) / 8.0).astype(np.float32)  # junctions at (±0.5, ±0.5)
         self.t = 0
         self.phases = np.zeros(N_LIGHTS, dtype=np.int64)
         self.cars = np.full((GRID, GRID), -1, dtype=np.int64)  # route of the car in each cell
@@ -194,7 +194,7 @@ class TrafficLightsEnv(gym.Env):
                     red[ROUTES[r, s, 0], ROUTES[r, s, 1]] = 1.0
         world = np.stack([self._roads, red, (self.cars >= 0).astype(np.float32)])
         half = VIEW // 2
-        views = np.stack([world[:, r - half : r + half + 1, c - half : c + half + 1] for r, c in CENTRES])
+        views = np.stack([world[:, r - half : r + half + 1, c - half : c + half + 1] for r, c in CENTERS])
         if self.cell_size > 1:
             views = np.kron(views, np.ones((self.cell_size, self.cell_size), dtype=np.float32))
         return {"view": views.astype(np.float32), "position": self._positions.copy()}
@@ -254,7 +254,7 @@ class TrafficRotation:
 def traffic_symmetry(spawn_steps: int = 100) -> Symmetry:
     """
     The exact C4 symmetry of :class:`TrafficLightsEnv`: element ``k`` turns the grid ``k`` quarter turns about its
-    centre (counter-clockwise, as ``np.rot90``). Light ``i``'s view moves to the light at the image of its junction
+    center (counter-clockwise, as ``np.rot90``). Light ``i``'s view moves to the light at the image of its junction
     and rotates, positions rotate by ``(r, c) -> (-c, r)``, and the joint action moves with the lights, each phase
     swapped by odd turns (vertical and horizontal lanes exchange). Exact: the lane layout is the quarter-turn orbit of
     two lanes, and the rules only depend on lanes, junctions and phases.

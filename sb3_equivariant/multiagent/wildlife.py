@@ -1,10 +1,10 @@
 """Wildlife monitoring (van der Pol et al., 2022): drones on a torus must jointly catch a randomly moving prey.
 
-``n_agents`` drones and one prey live on a ``size x size`` torus. Each drone sees an image of the torus centred on
-itself (its own sprite in the centre cell, the prey's sprite at its toroidal offset) and knows its own position. The
-prey is caught when exactly one drone lands on it while another drone is next to it (4-neighbourhood on the torus):
+``n_agents`` drones and one prey live on a ``size x size`` torus. Each drone sees an image of the torus centerd on
+itself (its own sprite in the center cell, the prey's sprite at its toroidal offset) and knows its own position. The
+prey is caught when exactly one drone lands on it while another drone is next to it (4-neighborhood on the torus):
 the capturing drones get +1 each and the episode ends. Every step costs ``-0.05 / n_agents`` per drone. A quarter turn
-of the torus about its centre cell rotates every view, every position and every move: the C4 symmetry of the task.
+of the torus about its center cell rotates every view, every position and every move: the C4 symmetry of the task.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ WILDLIFE_ID = "sb3_equivariant/Wildlife-v0"
 
 
 def position_rotation() -> Representation:
-    """C4 on centred grid coordinates ``(row, col)``: the quarter turn ``(r, c) -> (-c, r)`` (as ``np.rot90`` moves cells)."""
+    """C4 on centerd grid coordinates ``(row, col)``: the quarter turn ``(r, c) -> (-c, r)`` (as ``np.rot90`` moves cells)."""
     return signed_permutation(cyclic_group(4), {1: [1, 0]}, {1: [1, -1]}, name="position_rot90")
 
 
@@ -34,11 +34,11 @@ class WildlifeEnv(gym.Env):
     The wildlife monitoring task as a joint (centralised) Gymnasium env.
 
     Observation ``Dict``: ``"view"``: ``Box(0, 1, (n_agents, 1, 3 size, 3 size), float32)``, each drone's view of the
-    torus centred on itself (3x3-pixel sprites: an "x" for itself, a "+" for the prey); ``"position"``:
-    ``Box(-size // 2, size // 2, (n_agents, 2), float32)``, each drone's cell ``(row, col)`` relative to the centre of
+    torus centerd on itself (3x3-pixel sprites: an "x" for itself, a "+" for the prey); ``"position"``:
+    ``Box(-size // 2, size // 2, (n_agents, 2), float32)``, each drone's cell ``(row, col)`` relative to the center of
     the torus. Action ``MultiDiscrete([5] * n_agents)``: per drone 0 rest, 1 up, 2 right, 3 down, 4 left. Reward: the
     team's, ``-0.05`` per step plus +1 per capturing drone. Drones that would share a cell stay where they were
-    (repeated until no two drones share a cell). After the capture check, the prey moves to a random neighbouring
+    (repeated until no two drones share a cell). After the capture check, the prey moves to a random neighboring
     cell with probability ``prey_move_prob``.
     Episodes terminate on a capture and are truncated after ``max_steps`` steps.
 
@@ -46,7 +46,7 @@ class WildlifeEnv(gym.Env):
     prey's cell (:meth:`get_state` / :meth:`set_state`).
 
     :param n_agents: number of drones (at least 2: a capture needs two).
-    :param size: side of the torus (odd, so that a drone sits in the centre of its view; 5 in the authors' runs).
+    :param size: side of the torus (odd, so that a drone sits in the center of its view; 5 in the authors' runs).
     :param prey_move_prob: probability that the prey moves in a step (0.8 as in the authors' code).
     :param max_steps: time limit (100).
     """
@@ -57,7 +57,7 @@ class WildlifeEnv(gym.Env):
         if n_agents < 2:
             raise ValueError(f"n_agents must be >= 2 (a capture needs one drone on the prey and one next to it), got {n_agents}")
         if size < 3 or size % 2 == 0:
-            raise ValueError(f"size must be an odd integer >= 3 (each drone is in the centre of its view), got {size}")
+            raise ValueError(f"size must be an odd integer >= 3 (each drone is in the center of its view), got {size}")
         if n_agents + 1 > size * size:
             raise ValueError(f"{n_agents} drones and the prey do not fit on a {size}x{size} torus")
         if not 0.0 <= prey_move_prob <= 1.0:
@@ -121,7 +121,7 @@ class WildlifeEnv(gym.Env):
         return {"view": views, "position": (self.agents - half).astype(np.float32)}
 
     def _render_views(self) -> np.ndarray:
-        """``table[r, c]``: a drone's view with the prey in cell ``(r, c)`` of it (the drone is in the centre cell)."""
+        """``table[r, c]``: a drone's view with the prey in cell ``(r, c)`` of it (the drone is in the center cell)."""
         half, pixels = self.size // 2, 3 * self.size
         table = np.zeros((self.size, self.size, pixels, pixels), dtype=np.float32)
         table[:, :, 3 * half : 3 * half + 3, 3 * half : 3 * half + 3] = _AGENT_SPRITE
@@ -153,7 +153,7 @@ class WildlifeEnv(gym.Env):
 
 def wildlife_symmetry(n_agents: int = 3, size: int = 5) -> Symmetry:
     """
-    The exact C4 symmetry of :class:`WildlifeEnv`: element ``k`` turns the torus ``k`` quarter turns about its centre
+    The exact C4 symmetry of :class:`WildlifeEnv`: element ``k`` turns the torus ``k`` quarter turns about its center
     cell (counter-clockwise, as ``np.rot90``). Every drone's view rotates by ``k`` quarter turns, every position by the
     2x2 rotation ``(r, c) -> (-c, r)``, every drone's move by the same turn (up -> left -> down -> right -> up, rest
     fixed); drones keep their indices. Exact: moves, collisions, adjacency and the prey's uniform move are all
@@ -174,7 +174,7 @@ def wildlife_symmetry(n_agents: int = 3, size: int = 5) -> Symmetry:
         permutation(group, {1: ROTATE_ACTION}, name="wildlife_moves"),
         exact=True,
         name="Wildlife-C4",
-        notes="quarter turns of the torus about its centre cell; exact",
+        notes="quarter turns of the torus about its center cell; exact",
         state_transform=TorusRotation(size),
     )
 
