@@ -28,6 +28,7 @@ from sb3_equivariant.benchmark import checkpoint, grid, storage
 from sb3_equivariant.benchmark.aggregate import (
     missing_markdown,
     run_scores,
+    run_status,
     steps_to_threshold,
     summarize,
     threshold_sensitivity,
@@ -523,6 +524,32 @@ def test_summary_lists_runs_of_other_grids_and_failures(tmp_path: Path) -> None:
     text = missing_markdown(summary)
     assert "3 unfinished runs" in text and "ValueError('nan')" in text
     assert json.loads((exp / "summary.json").read_text())["missing"] == summary["missing"]
+
+
+def test_failed_run_records_its_step_code_and_curve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose training raises (as a NaN loss does) reports when it failed, on which code, and its curve so far."""
+    from stable_baselines3 import PPO
+
+    real_train, calls = PPO.train, {"n": 0}
+
+    def train_then_nan(self: PPO) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise ValueError("Expected parameter logits to satisfy the constraint, but found invalid values:\ntensor([[nan]])")
+        real_train(self)
+
+    monkeypatch.setattr(PPO, "train", train_then_nan)
+    spec = _spec(n_timesteps=2048, eval_freq=256)
+    summary = grid.run_safely(spec, dict(results_root=str(tmp_path / "res"), checkpoint_root=str(tmp_path / "ckpt")))
+    assert summary["status"] == "failed" and summary["error"].startswith("ValueError('Expected parameter logits")
+    assert summary["num_timesteps"] == 3 * 256  # rl_zoo3's CartPole PPO: 8 envs x 32 steps; the third update fails
+    assert summary["code"] == code_version(exclude=(str(tmp_path / "res"), str(tmp_path / "ckpt")))
+    assert [row["step"] for row in summary["curve"]] == [0, 256, 512, 768]
+    assert "ValueError" in summary["traceback"] and summary["versions"]["torch"]
+    # The summary gives one line per failed run, however long the error's repr.
+    atomic_write_text(tmp_path / "seed0" / "failed.json", json.dumps(summary, default=str))
+    detail = run_status(tmp_path / "seed0")["detail"]
+    assert detail == "ValueError('Expected parameter logits to satisfy the constraint, but found invalid values: at step 768"
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -113,11 +113,24 @@ def run_status(run_dir: Path) -> dict[str, Any]:
     failed = run_dir / "failed.json"
     if failed.exists():
         try:
-            error = json.loads(failed.read_text()).get("error", "")
+            detail = failure_text(json.loads(failed.read_text()))
         except (OSError, json.JSONDecodeError, AttributeError):
-            error = "unreadable failed.json"
-        return {"status": "failed", "detail": str(error)}
+            detail = "unreadable failed.json"
+        return {"status": "failed", "detail": detail}
     return {"status": "not finished", "detail": ""}
+
+
+def failure_text(failure: dict[str, Any], width: int = 160) -> str:
+    """
+    One line for a failed run: the error's first line (an exception's repr can hold a whole tensor), shortened to
+    ``width`` characters, and the step it happened at when ``failed.json`` records it.
+    """
+    error = str(failure.get("error") or "no error recorded")
+    error = error.replace("\\n", "\n").splitlines()[0]  # a repr escapes its message's newlines
+    if len(error) > width:
+        error = error[: width - 1] + "…"
+    steps = failure.get("num_timesteps")
+    return f"{error} at step {steps:,}" if isinstance(steps, int) else error
 
 
 def missing_runs(exp_dir: Path, expected: Iterable[str] = ()) -> list[dict[str, Any]]:

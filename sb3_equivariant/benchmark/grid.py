@@ -31,8 +31,9 @@ from multiprocessing.connection import wait as wait_for
 from pathlib import Path
 from typing import Any
 
+from sb3_equivariant.benchmark.aggregate import failure_text
 from sb3_equivariant.benchmark.provenance import check_same_code, code_version
-from sb3_equivariant.benchmark.runner import RunSpec, is_done, run_one
+from sb3_equivariant.benchmark.runner import RunFailedError, RunSpec, is_done, run_one
 from sb3_equivariant.benchmark.storage import atomic_write_text
 
 BACKENDS = ("local", "ray")
@@ -48,7 +49,10 @@ def run_safely(spec: RunSpec, kwargs: dict[str, Any]) -> dict[str, Any]:
     """:func:`~.runner.run_one`, with an exception (e.g. a run diverged to NaN) returned as a ``failed`` summary."""
     try:
         return run_one(spec, **kwargs)
-    except Exception as err:  # a failed run must not stop the others; it is reported
+    except RunFailedError as err:  # a failed run must not stop the others; it is reported, with where it stood
+        failed = {"status": "failed", "error": repr(err.error), **err.record, "traceback": traceback.format_exc()}
+        return {"run": str(spec.relative_dir()), **failed}
+    except Exception as err:
         return {"run": str(spec.relative_dir()), "status": "failed", "error": repr(err), "traceback": traceback.format_exc()}
 
 
@@ -256,9 +260,10 @@ def run_grid(
                 spec, summary = event
                 summaries.append(summary)
                 if summary["status"] == "failed":
-                    error = {k: summary[k] for k in ("error", "traceback") if k in summary}
-                    atomic_write_text(results_root / spec.relative_dir() / "failed.json", json.dumps(error, indent=1))
-                    log(f"[red]failed[/red] {spec.relative_dir()}: {summary['error']}")
+                    error = {k: v for k, v in summary.items() if k not in ("run", "status")}
+                    failed_json = json.dumps(error, indent=1, default=str)
+                    atomic_write_text(results_root / spec.relative_dir() / "failed.json", failed_json)
+                    log(f"[red]failed[/red] {spec.relative_dir()}: {failure_text(error)}")
                 elif summary["status"] == "locked":
                     log(f"[yellow]skipped[/yellow] {spec.relative_dir()}: another process trains it ({summary.get('holder')})")
                 progress.advance(runs_bar)

@@ -51,6 +51,7 @@ __all__ = [
     "MAX_SEED",
     "AppendingCSVOutputFormat",
     "EvalCurveCallback",
+    "RunFailedError",
     "RunSpec",
     "algorithm_class",
     "atomic_write_text",
@@ -64,6 +65,19 @@ __all__ = [
     "resolved_hyperparams",
     "run_one",
 ]
+
+
+class RunFailedError(RuntimeError):
+    """
+    Training raised (e.g. the loss went NaN): the original error, and where the run stood for its ``failed.json``.
+
+    :param error: the exception training raised.
+    :param record: ``num_timesteps`` reached, the ``code`` and package ``versions`` that ran, the ``curve`` so far.
+    """
+
+    def __init__(self, error: BaseException, record: dict[str, Any]):
+        super().__init__(repr(error))
+        self.error, self.record = error, record
 
 
 def run_one(
@@ -200,7 +214,11 @@ def _train(
     )
     remaining = spec.n_timesteps - int(model.num_timesteps)
     if remaining > 0:
-        model.learn(remaining, callback=[*callbacks_of(params), eval_callback], reset_num_timesteps=resume is None)
+        try:
+            model.learn(remaining, callback=[*callbacks_of(params), eval_callback], reset_num_timesteps=resume is None)
+        except Exception as err:  # the failure is a result too: record when it happened and which code ran
+            record = {"num_timesteps": int(model.num_timesteps), "code": code, "versions": package_versions(), "curve": rows}
+            raise RunFailedError(err, record) from err
     model.logger.close()
     model.save(ckpt_dir / "final_model.zip")
     atomic_write_text(run_dir / "curve.csv", curve_text(rows))
