@@ -17,10 +17,11 @@ policy, ``log π_old(K_g a | L_g s)`` and ``V_old(L_g s)``: for a policy that is
 the source's, and PPO's ratio must compare against the probability the pre-update policy gives to the sample it is
 trained on. Samples under the identity keep their stored values.
 
-A transformed action can be almost impossible under a non-equivariant collecting policy (log-probabilities of −120
-were seen on CartPole); PPO's ratio ``exp(log π − log π_old)`` then overflows to ``inf`` and the update to NaN.
-Recomputed old log-probabilities are therefore floored at ``min_log_prob`` (default −20: ratios stay finite, and
-only samples the old policy gave probability < 2e-9 are affected; gradient clipping bounds the rest).
+A transformed action can be almost impossible under a non-equivariant collecting policy; PPO's ratio
+``exp(log π − log π_old)`` then overflows to ``inf`` and the update to NaN (on CartPole with the paper's protocol,
+7 of 10 runs at learning rates 5e-3 and 1e-2: docs/results.md, "Open issues"). Recomputed old log-probabilities are
+therefore floored at ``min_log_prob`` (default −20: ratios stay finite, and only samples the old policy gave
+probability < 2e-9 are affected; gradient clipping bounds the rest).
 """
 
 from __future__ import annotations
