@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 TORCH_PIN ?= torch==2.13.0
 EXTRAS ?= tests,atari,box2d,mujoco,export,zoo,ray,multiagent
 
-.PHONY: venv install demo test test-all lint format type clean
+.PHONY: venv install demo test test-all check-results lint format type clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: install
 
 test-all: install
 	$(PY) -m pytest -q -n 2 tests
+
+# Recompute every committed summary under results/ from its curves and compare (a few CPU-minutes).
+check-results: install
+	$(PY) benchmarks/check_results.py
 
 lint: install
 	$(PY) -m ruff check sb3_equivariant tests examples benchmarks zoo_configs
