@@ -12,6 +12,7 @@ from sb3_contrib import QRDQN
 from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.torch_layers import NatureCNN
 from stable_baselines3.common.utils import obs_as_tensor
 from symmetries import CASES, acrobot_symmetry, cartpole_symmetry, pendulum_symmetry
 
@@ -20,6 +21,7 @@ from sb3_equivariant.augmentation import (
     SymmetrizedActorCriticPolicy,
     SymmetrizedDQNPolicy,
     SymmetrizedQNetwork,
+    SymmetrizedQRDQNCnnPolicy,
     SymmetrizedQRDQNPolicy,
     SymmetrizedQuantileNetwork,
 )
@@ -127,11 +129,16 @@ def test_symmetrized_q_network_is_exactly_equivariant(case: str) -> None:
             th.testing.assert_close(policy._predict(obs_g), sym.transform_action(policy._predict(obs), g))
 
 
-@pytest.mark.parametrize("case", ["acrobot", "gridworld"])
-def test_symmetrized_quantile_network_is_exactly_equivariant(case: str) -> None:
+@pytest.mark.parametrize(
+    "case, cls", [("acrobot", SymmetrizedQRDQNPolicy), ("gridworld", SymmetrizedQRDQNPolicy), ("pong", SymmetrizedQRDQNCnnPolicy)]
+)
+def test_symmetrized_quantile_network_is_exactly_equivariant(case: str, cls: type[SymmetrizedQRDQNPolicy]) -> None:
     make_sym, obs_space, act_space = CASES[case]
     sym = make_sym()
-    policy = SymmetrizedQRDQNPolicy(obs_space, act_space, lambda _: 1e-3, net_arch=[32], n_quantiles=7, symmetry=sym)
+    kwargs = dict(features_extractor_kwargs=dict(features_dim=32)) if cls is SymmetrizedQRDQNCnnPolicy else {}
+    policy = cls(obs_space, act_space, lambda _: 1e-3, net_arch=[32], n_quantiles=7, symmetry=sym, **kwargs)
+    if cls is SymmetrizedQRDQNCnnPolicy:
+        assert isinstance(policy.quantile_net.features_extractor, NatureCNN)
     assert isinstance(policy.quantile_net, SymmetrizedQuantileNetwork)
     assert isinstance(policy.quantile_net_target, SymmetrizedQuantileNetwork)
     perturb(policy)

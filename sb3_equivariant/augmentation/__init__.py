@@ -41,6 +41,7 @@ from sb3_equivariant.augmentation.symmetrized import (
     SymmetrizedDQNCnnPolicy,
     SymmetrizedDQNPolicy,
     SymmetrizedQNetwork,
+    SymmetrizedQRDQNCnnPolicy,
     SymmetrizedQRDQNPolicy,
     SymmetrizedQuantileNetwork,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "SymmetrizedDQNCnnPolicy",
     "SymmetrizedDQNPolicy",
     "SymmetrizedQNetwork",
+    "SymmetrizedQRDQNCnnPolicy",
     "SymmetrizedQRDQNPolicy",
     "SymmetrizedQuantileNetwork",
     "SymmetryCallback",

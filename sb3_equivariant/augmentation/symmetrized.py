@@ -207,3 +207,11 @@ class SymmetrizedQRDQNPolicy(SymmetricPolicyMixin, QRDQNPolicy):
     def make_quantile_net(self) -> SymmetrizedQuantileNetwork:
         net_args = self._update_features_extractor(self.net_args, features_extractor=None)
         return SymmetrizedQuantileNetwork(**net_args, symmetry=self.symmetry).to(self.device)
+
+
+class SymmetrizedQRDQNCnnPolicy(SymmetrizedQRDQNPolicy):
+    """:class:`SymmetrizedQRDQNPolicy` with SB3's NatureCNN feature extractor (as QR-DQN's ``CnnPolicy``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("features_extractor_class", NatureCNN)
+        super().__init__(*args, **kwargs)

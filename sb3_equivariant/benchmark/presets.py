@@ -271,13 +271,13 @@ PRESETS: dict[str, Experiment] = {
                 algo,
                 algo,
                 env,
-                (DQN_METHODS if algo == "dqn" else DQN_METHODS[:-1]) + extra,
+                DQN_METHODS + extra,
                 tuple(range(n_seeds)),
                 budget,
                 eval_freq,
                 episodes,
                 description=f"{env}, rl_zoo3 {algo.upper()}: MlpPolicy vs the equivariant Q-network vs each replay "
-                f"augmentation mode{' and the symmetrized Q-network' if algo == 'dqn' else ''}"
+                "augmentation mode and the symmetrized Q-network"
                 f"{' (and the init A/B: the former He init)' if extra else ''}, {n_seeds} seeds, "
                 f"{budget // 1000}k steps (rl_zoo3's budget)",
             )
