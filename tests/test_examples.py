@@ -42,14 +42,19 @@ def test_custom_symmetry_is_verified_against_the_dynamics() -> None:
         check_symmetry(env, wrong, n_samples=16, seed=0, strict=True)
 
 
-@pytest.mark.parametrize(("name", "steps"), [("dqn_cartpole", 300), ("augmentation_baselines", 256)])
-def test_example_evaluation_is_seeded_and_monitored(name: str, steps: int, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("name", "steps", "kwargs"),
+    [("dqn_cartpole", 300, {}), ("dqn_cartpole", 300, {"algo": "qrdqn"}), ("augmentation_baselines", 256, {})],
+)
+def test_example_evaluation_is_seeded_and_monitored(
+    name: str, steps: int, kwargs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     example = _example(name)
     outputs = []
     for _ in range(2):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            example.main(steps)
+            example.main(steps, **kwargs)
         assert not [w for w in caught if "Monitor" in str(w.message)], [str(w.message) for w in caught]
         outputs.append(capsys.readouterr().out)
     assert outputs[0] == outputs[1]  # seeded: the same evaluation every run
