@@ -132,7 +132,7 @@ def test_symmetrized_q_network_is_exactly_equivariant(case: str) -> None:
 @pytest.mark.parametrize(
     "case, cls", [("acrobot", SymmetrizedQRDQNPolicy), ("gridworld", SymmetrizedQRDQNPolicy), ("pong", SymmetrizedQRDQNCnnPolicy)]
 )
-def test_symmetrized_quantile_network_is_exactly_equivariant(case: str, cls: type[SymmetrizedQRDQNPolicy]) -> None:
+def test_symmetrized_quantile_network_is_exactly_equivariant(case: str, cls: type[SymmetrizedQRDQNPolicy], tmp_path) -> None:
     make_sym, obs_space, act_space = CASES[case]
     sym = make_sym()
     kwargs = dict(features_extractor_kwargs=dict(features_dim=32)) if cls is SymmetrizedQRDQNCnnPolicy else {}
@@ -149,6 +149,11 @@ def test_symmetrized_quantile_network_is_exactly_equivariant(case: str, cls: typ
         for g in sym.group.elements:
             obs_g = sym.transform_obs(obs, g)
             th.testing.assert_close(policy.quantile_net(obs_g), sym.action_rep.apply(quantiles, g), atol=1e-5, rtol=0)
+    policy.save(str(tmp_path / "policy.pth"))
+    loaded = cls.load(str(tmp_path / "policy.pth"))
+    assert type(loaded) is cls
+    with th.no_grad():
+        th.testing.assert_close(loaded.quantile_net(obs), quantiles)
 
 
 @pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn", "qrdqn"])
