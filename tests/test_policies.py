@@ -229,6 +229,22 @@ def test_vecnormalize_warns() -> None:
         PPO(EquivariantMlpPolicy, VecNormalize(make_symmetric_vec_env("CartPole-v1", n_envs=1)), n_steps=32)
 
 
+@pytest.mark.parametrize("activation", [th.nn.Tanh, th.nn.ReLU])
+def test_odd_activation_makes_cartpole_value_constant_at_init(activation: type[th.nn.Module]) -> None:
+    """docs §6e: CartPole's flip negates the whole observation, so with tanh (odd) and zero biases the invariant value
+    is constant at init and its weights get no gradient (only float rounding); ReLU does not have this."""
+    model = PPO(EquivariantMlpPolicy, make_symmetric_env("CartPole-v1"), policy_kwargs=dict(activation_fn=activation), seed=0)
+    values = model.policy.predict_values(th.randn(256, 4, generator=th.Generator().manual_seed(0)))
+    values.sum().backward()
+    grads = {n: p.grad.abs().max().item() for n, p in model.policy.named_parameters() if "value" in n}
+    weight_grad = max(g for n, g in grads.items() if not n.endswith("bias_coefficients"))
+    bias_grad = max(g for n, g in grads.items() if n.endswith("bias_coefficients"))
+    if activation is th.nn.Tanh:
+        assert values.std().item() < 1e-6 and weight_grad < 1e-5 * bias_grad
+    else:
+        assert values.std().item() > 1e-2 and weight_grad > 1e-2 * bias_grad
+
+
 @pytest.mark.parametrize("basis", ["nullspace", "random"])
 def test_ablation_bases_are_not_equivariant(basis: str) -> None:
     model = PPO(EquivariantMlpPolicy, make_symmetric_env("CartPole-v1"), policy_kwargs=dict(basis=basis), n_steps=32)
