@@ -366,3 +366,38 @@ def test_compute_benchmark_rows() -> None:
     assert table.count("\n") == 4 and "| 1.00 |" in table
     with pytest.raises(ValueError, match="unknown env"):
         run(["NoSuchEnv"])
+
+
+def test_asymmetry_of_symmetric_states_and_a_finished_run(tmp_path: Path) -> None:
+    """The non-invariant norm is 0 on symmetric points and half the left-right difference for a swap; an equivariant
+    greedy SAC policy gives a symmetric state a symmetric action, an MLP does not; measure() reads a finished run."""
+    from stable_baselines3 import SAC
+
+    from sb3_equivariant.benchmark.asymmetry import markdown, measure, non_invariant_norm
+    from sb3_equivariant.policies import EquivariantSACPolicy
+
+    walker = symmetry_for("Walker2d-v5")
+    x = np.random.default_rng(0).normal(size=17)
+    swapped = walker.transform_obs(x, 1)
+    assert non_invariant_norm(walker.obs_action, (x + swapped) / 2) < 1e-12
+    assert non_invariant_norm(walker.obs_action, x) == pytest.approx(np.linalg.norm(x - swapped) / 2)
+
+    pendulum = symmetry_for("Pendulum-v1")
+    upright = np.array([1.0, 0.0, 0.0], dtype=np.float32)  # fixed by the mirror: sin θ and θ' negate
+    for policy, symmetric in ((EquivariantSACPolicy, True), ("MlpPolicy", False)):
+        model = SAC(policy, "Pendulum-v1", seed=0)
+        action, _ = model.predict(upright, deterministic=True)
+        assert (non_invariant_norm(pendulum.action_rep, action) < 1e-6) == symmetric
+
+    run_dir = Path("pendulum_sac") / "Pendulum-v1" / "baseline" / "seed0"
+    (tmp_path / "ck" / run_dir).mkdir(parents=True)
+    (tmp_path / "res" / run_dir).mkdir(parents=True)
+    model.save(tmp_path / "ck" / run_dir / "final_model.zip")
+    (tmp_path / "res" / run_dir / "manifest.json").write_text(json.dumps({"code": {"commit": "abc"}}))
+    rows = measure("pendulum_sac", tmp_path / "ck", tmp_path / "res", episodes=1)
+    assert [(r["method"], r["seed"], r["policy"], r["length"], r["model_commit"]) for r in rows] == [
+        ("baseline", 0, "greedy", 200, "abc"),
+        ("baseline", 0, "stochastic", 200, "abc"),
+    ]
+    assert all(r["obs_asymmetry"] > 0 and r["action_asymmetry"] > 0 for r in rows)
+    assert markdown(rows).count("\n") == 3
