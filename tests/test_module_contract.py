@@ -77,15 +77,19 @@ FACTORIES: dict[str, Callable[[], EquivariantModule]] = {
 
 
 def _defined_in_package() -> set[type]:
+    packages = ("nn", "policies", "multiagent")
     for info in pkgutil.walk_packages(sb3_equivariant.__path__, "sb3_equivariant."):
-        if info.name.split(".")[1] in ("nn", "policies", "multiagent"):
+        if info.name.split(".")[1] in packages:
             importlib.import_module(info.name)
     classes: set[type] = set()
     stack = [nn.Module]
     while stack:
         for sub in stack.pop().__subclasses__():
             stack.append(sub)
-            if sub.__module__.startswith("sb3_equivariant.") and not inspect.isabstract(sub):
+            # Only the walked packages: what other tests happened to import before (with pytest-xdist, in any order)
+            # must not change the answer, e.g. the benchmark's plain baseline CNN.
+            module = sub.__module__.split(".")
+            if module[0] == "sb3_equivariant" and len(module) > 1 and module[1] in packages and not inspect.isabstract(sub):
                 classes.add(sub)
     return classes
 

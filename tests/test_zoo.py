@@ -17,7 +17,12 @@ from stable_baselines3.common.env_util import make_vec_env
 
 import sb3_equivariant  # noqa: F401  (registers GridWorld)
 from sb3_equivariant import EquivariantActorCriticPolicy, EquivariantCnnPolicy
-from sb3_equivariant.augmentation import SymmetricReplayBuffer, SymmetricRolloutBuffer, SymmetrizedActorCriticPolicy
+from sb3_equivariant.augmentation import (
+    SymmetricReplayBuffer,
+    SymmetricRolloutBuffer,
+    SymmetrizedActorCriticPolicy,
+    SymmetrizedSACPolicy,
+)
 from sb3_equivariant.benchmark.config import ZOO_CONFIGS, ZOO_ONLY_KEYS
 from sb3_equivariant.envs import get_symmetry
 
@@ -83,6 +88,9 @@ def test_stub_builds_model_on_rl_zoo3_env(path: Path) -> None:
             assert isinstance(model.replay_buffer, SymmetricReplayBuffer)
         if method == "symmetrised" and _algo_of(path) in ("ppo", "a2c"):
             assert isinstance(model.policy, SymmetrizedActorCriticPolicy)
+        if method == "symmetrised" and _algo_of(path) == "sac":
+            assert type(model.policy) is SymmetrizedSACPolicy
+            assert model.policy.symmetry.name == get_symmetry(env).name
         env.close()
 
 

@@ -5,7 +5,8 @@ Symmetry-aware augmentation baselines, to compare against equivariant networks o
 - On-policy: :class:`SymmetricRolloutBuffer`, :class:`SymmetricPPO` / :class:`SymmetricA2C` (rollout augmentation
   ``augment="random" | "all"``, symmetry loss ``symmetry_loss_coef``).
 - Policy symmetrization: :class:`SymmetrizedActorCriticPolicy`, :class:`SymmetrizedDQNPolicy`,
-  :class:`SymmetrizedQRDQNPolicy` (and CNN variants).
+  :class:`SymmetrizedQRDQNPolicy`, :class:`SymmetrizedSACPolicy` (an orbit mixture of squashed Gaussians), and CNN
+  variants.
 - Test-time symmetrization of any trained discrete-action policy: :func:`symmetrized_probabilities`.
 - :class:`SymmetryCallback` hands the env / the collecting policy to the buffers under stock SB3 algorithms.
 
@@ -38,12 +39,16 @@ from sb3_equivariant.augmentation.rollout import SymmetricDictRolloutBuffer, Sym
 from sb3_equivariant.augmentation.symmetrized import (
     SymmetrizedActorCriticCnnPolicy,
     SymmetrizedActorCriticPolicy,
+    SymmetrizedContinuousCritic,
     SymmetrizedDQNCnnPolicy,
     SymmetrizedDQNPolicy,
     SymmetrizedQNetwork,
     SymmetrizedQRDQNCnnPolicy,
     SymmetrizedQRDQNPolicy,
     SymmetrizedQuantileNetwork,
+    SymmetrizedSACActor,
+    SymmetrizedSACCnnPolicy,
+    SymmetrizedSACPolicy,
 )
 from sb3_equivariant.augmentation.test_time import action_probabilities, symmetrized_probabilities
 
@@ -56,12 +61,16 @@ __all__ = [
     "SymmetricRolloutBuffer",
     "SymmetrizedActorCriticCnnPolicy",
     "SymmetrizedActorCriticPolicy",
+    "SymmetrizedContinuousCritic",
     "SymmetrizedDQNCnnPolicy",
     "SymmetrizedDQNPolicy",
     "SymmetrizedQNetwork",
     "SymmetrizedQRDQNCnnPolicy",
     "SymmetrizedQRDQNPolicy",
     "SymmetrizedQuantileNetwork",
+    "SymmetrizedSACActor",
+    "SymmetrizedSACCnnPolicy",
+    "SymmetrizedSACPolicy",
     "SymmetryCallback",
     "action_probabilities",
     "symmetrized_probabilities",
@@ -72,7 +81,11 @@ __all__ = [
 __getattr__ = deprecated_aliases(
     __name__,
     {
-        **{name.replace("Symmetrized", "Symmetrised"): globals()[name] for name in __all__ if "Symmetrized" in name},
+        **{
+            name.replace("Symmetrized", "Symmetrised"): globals()[name]
+            for name in __all__
+            if "Symmetrized" in name and "SAC" not in name and name != "SymmetrizedContinuousCritic"  # SAC's came later
+        },
         "symmetrised_probabilities": symmetrized_probabilities,
     },
 )

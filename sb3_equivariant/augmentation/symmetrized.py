@@ -11,6 +11,14 @@ For a policy ``π`` with action distribution parameters computed by any network:
 - value: ``V̄(s) = 1/|G| Σ_h V(L_h s)`` (invariant).
 - DQN: ``Q̄(s, a) = 1/|G| Σ_h Q(L_h s, K_h a)``; QR-DQN: the same average of every quantile (an average of
   quantile functions is monotone, so still a quantile function).
+- SAC: the orbit *mixture* ``π̄(a | s) = 1/|G| Σ_h π_h(a | s)``, component ``h`` SB3's squashed diagonal Gaussian
+  with pre-tanh mean ``K_h⁻¹ μ(L_h s)`` and log-std ``|K_h|⁻¹ log σ(L_h s)`` (``K`` a signed permutation: tanh is
+  odd and acts per coordinate, so it commutes with ``K``; a log-std only permutes); the Q-critics are averaged as
+  DQN's. This is the continuous analog of the discrete average of probabilities. The PPO Gaussian above instead
+  averages the means into one Gaussian (SB3's on-policy losses need a single ``DiagGaussianDistribution``, with its
+  entropy); an equivariant unimodal Gaussian has a symmetric mean at a state the group fixes (Walker2d standing with
+  its legs together), so it cannot choose which leg leads, while the mixture has a mode for each choice. SAC only
+  needs samples and their log-probabilities, which the mixture gives exactly.
 
 Re-indexing the sums by ``h ↦ h g`` shows ``π̄(K_g a | L_g s) = π̄(a | s)``, ``V̄(L_g s) = V̄(s)`` and
 ``Q̄(L_g s, K_g a) = Q̄(s, a)`` exactly, whatever the weights. The price is ``|G|`` forward passes per call.
@@ -23,15 +31,25 @@ from collections.abc import Callable
 from typing import Any
 
 import torch as th
+from gymnasium import spaces
 from sb3_contrib.qrdqn.policies import QRDQNPolicy, QuantileNetwork
-from stable_baselines3.common.distributions import CategoricalDistribution, DiagGaussianDistribution, Distribution
-from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
-from stable_baselines3.common.torch_layers import NatureCNN
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.distributions import (
+    CategoricalDistribution,
+    DiagGaussianDistribution,
+    Distribution,
+    SquashedDiagGaussianDistribution,
+    TanhBijector,
+)
+from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy, ContinuousCritic
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 from stable_baselines3.common.type_aliases import PyTorchObs
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
+from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor, SACPolicy
 
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.policies.base import SymmetricPolicyMixin
+from sb3_equivariant.policies.continuous import check_action_bounds, unsigned
 
 
 def orbit(symmetry: Symmetry, obs: th.Tensor) -> th.Tensor:
@@ -211,6 +229,230 @@ class SymmetrizedQRDQNPolicy(SymmetricPolicyMixin, QRDQNPolicy):
 
 class SymmetrizedQRDQNCnnPolicy(SymmetrizedQRDQNPolicy):
     """:class:`SymmetrizedQRDQNPolicy` with SB3's NatureCNN feature extractor (as QR-DQN's ``CnnPolicy``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("features_extractor_class", NatureCNN)
+        super().__init__(*args, **kwargs)
+
+
+def _gsde_error(owner: str) -> SymmetryError:
+    return SymmetryError(
+        f"{owner} does not support gSDE (use_sde=True): gSDE draws its exploration noise from a state-dependent noise "
+        "matrix with a state-independent log-std, which the orbit mixture has no way to transform with the symmetry. "
+        "Use the default use_sde=False (a mixture of squashed diagonal Gaussians)."
+    )
+
+
+class SymmetrizedSACActor(Actor):
+    """
+    SB3's SAC ``Actor`` made an orbit mixture: ``π̄(a | s) = 1/|G| Σ_h π_h(a | s)``, where ``π_h`` is SB3's squashed
+    diagonal Gaussian with pre-tanh mean ``K_h⁻¹ μ(L_h s)`` and log-std ``|K_h|⁻¹ log σ(L_h s)``, ``μ`` and
+    ``log σ`` (clamped to ``[LOG_STD_MIN, LOG_STD_MAX]`` as SB3 does) being the wrapped network's outputs. The mixture
+    is exactly equivariant, ``π̄(K_g a | L_g s) = π̄(a | s)``; at a state the group fixes, its components are mirror
+    images of each other, so it has a mode for each (e.g. which leg leads) where an equivariant Gaussian has one
+    symmetric mode.
+
+    Sampling picks a component uniformly, then draws from it with the reparameterization trick: the component weights
+    do not depend on the parameters, so the pathwise gradient of an expectation under the mixture stays unbiased. The
+    log-probability is the mixture's (log-sum-exp over the components), not the drawn component's.
+
+    The network runs once on the orbit batch (``|G|`` times the batch) per call.
+
+    :param args: ``Actor``'s positional arguments.
+    :param symmetry: the env's symmetry (its action representation a signed permutation).
+    :param kwargs: ``Actor``'s other keyword arguments (``use_sde`` must be ``False``).
+    :raises SymmetryError: for ``use_sde=True``, before anything is built.
+    """
+
+    def __init__(self, *args: Any, symmetry: Symmetry, **kwargs: Any):
+        if kwargs.get("use_sde"):
+            raise _gsde_error(type(self).__name__)
+        super().__init__(*args, **kwargs)
+        check_action_bounds(symmetry, self.action_space)
+        self.symmetry = symmetry
+        #: How a log-std transforms: the permutation part ``|K_g|`` of the action representation.
+        self._log_std_rep = unsigned(symmetry.action_rep)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "symmetry": self.symmetry}
+
+    def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
+        """Not available: the policy is a mixture of ``|G|`` squashed Gaussians; see :meth:`mixture_params`."""
+        raise NotImplementedError(
+            f"{type(self).__name__} is a mixture of {len(self.symmetry)} squashed Gaussians, not one: use "
+            "mixture_params(obs) for the components' means and log-stds"
+        )
+
+    def mixture_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
+        """
+        The components' pre-tanh means ``K_h⁻¹ μ(L_h s)`` and log-stds ``|K_h|⁻¹ log σ(L_h s)``.
+
+        :param obs: a batch of observations (tensors; ``Dict`` observations are not supported).
+        :return: means and log-stds, each of shape ``(|G|, batch, action_dim)``, component ``h`` first.
+        """
+        assert isinstance(obs, th.Tensor), "Dict observations are not supported"
+        order, group = len(self.symmetry), self.symmetry.group
+        latent = self.latent_pi(self.extract_features(orbit(self.symmetry, obs), self.features_extractor))
+        mean = self.mu(latent).reshape(order, obs.shape[0], -1)
+        log_std = self.log_std(latent)  # type: ignore[operator]
+        log_std = th.clamp(log_std, LOG_STD_MIN, LOG_STD_MAX).reshape(order, obs.shape[0], -1)
+        means = th.stack([self.symmetry.action_rep.apply(mean[h], group.inv(h)) for h in group.elements])
+        log_stds = th.stack([self._log_std_rep.apply(log_std[h], group.inv(h)) for h in group.elements])
+        return means, log_stds
+
+    @staticmethod
+    def _mixture_log_density(gaussian_actions: th.Tensor, means: th.Tensor, log_stds: th.Tensor) -> th.Tensor:
+        """
+        ``log 1/|G| Σ_h N(u; mean_h, σ_h)`` of pre-tanh actions ``u`` of shape ``(..., batch, action_dim)``, for
+        components of shape ``(|G|, batch, action_dim)``; shape ``(..., batch)``.
+        """
+        u = gaussian_actions.unsqueeze(-3)
+        per_dim = -0.5 * ((u - means) * th.exp(-log_stds)) ** 2 - log_stds - 0.5 * math.log(2 * math.pi)
+        return th.logsumexp(per_dim.sum(dim=-1), dim=-2) - math.log(means.shape[0])
+
+    def _squash_correction(self, actions: th.Tensor) -> th.Tensor:
+        """SB3's ``Σ log(1 - a² + ε)`` of squashed actions."""
+        assert isinstance(self.action_dist, SquashedDiagGaussianDistribution)
+        return th.log(1 - actions**2 + self.action_dist.epsilon).sum(dim=-1)
+
+    @staticmethod
+    def _sample(means: th.Tensor, log_stds: th.Tensor) -> th.Tensor:
+        """Pre-tanh samples: a uniformly drawn component per row, then its reparameterized Gaussian sample."""
+        order, batch = means.shape[:2]
+        component = th.randint(order, (batch,), device=means.device)
+        rows = th.arange(batch, device=means.device)
+        mean, log_std = means[component, rows], log_stds[component, rows]
+        return mean + th.exp(log_std) * th.randn_like(mean)
+
+    def log_prob(self, obs: PyTorchObs, actions: th.Tensor) -> th.Tensor:
+        """
+        ``log π̄(a | s)`` of squashed actions, as SB3's ``SquashedDiagGaussianDistribution.log_prob``: the actions are
+        clipped away from ±1 before the inverse tanh, and the squash correction is ``Σ log(1 - a² + 1e-6)``.
+
+        :param obs: a batch of observations.
+        :param actions: squashed actions in ``[-1, 1]``, shape ``(batch, action_dim)``.
+        :return: the log-probabilities, shape ``(batch,)``.
+        """
+        means, log_stds = self.mixture_params(obs)
+        gaussian_actions = TanhBijector.inverse(actions)
+        return self._mixture_log_density(gaussian_actions, means, log_stds) - self._squash_correction(actions)
+
+    def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        """
+        Squashed actions, shape ``(batch, action_dim)``: a sample of the mixture, or (``deterministic``) the tanh of
+        the component mean where the mixture's (pre-tanh) density is highest, as SB3 takes the tanh of the Gaussian's
+        mean. The latter is equivariant except where the densities at two components' means tie exactly: at a state
+        the group fixes (a component and its mirror image tie, and float rounding decides which one is returned), or
+        where two components have equal spreads (e.g. a 1-d action and ``|G| = 2``).
+
+        :param obs: a batch of observations.
+        :param deterministic: whether to return the most likely component mean instead of a sample.
+        """
+        means, log_stds = self.mixture_params(obs)
+        if deterministic:
+            # The densities at two components' means can differ by less than float32 resolution: where the components
+            # are close, and where their spreads nearly match (two equal-width components tie exactly). In float32,
+            # rounding picks either one at such states (jumps of 0.08 seen on Pendulum at init); in float64 only
+            # exact ties are left.
+            dtype = th.float32 if means.device.type == "mps" else th.float64  # MPS has no float64
+            precise_means, precise_log_stds = means.to(dtype), log_stds.to(dtype)
+            best = self._mixture_log_density(precise_means, precise_means, precise_log_stds).argmax(dim=0)
+            return th.tanh(means[best, th.arange(means.shape[1], device=means.device)])
+        return th.tanh(self._sample(means, log_stds))
+
+    def action_log_prob(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
+        """
+        A reparameterized sample of the mixture and its log-probability under the mixture (what ``SAC.train`` uses).
+
+        :param obs: a batch of observations.
+        :return: squashed actions ``(batch, action_dim)`` and their log-probabilities ``(batch,)``.
+        """
+        means, log_stds = self.mixture_params(obs)
+        gaussian_actions = self._sample(means, log_stds)
+        actions = th.tanh(gaussian_actions)
+        return actions, self._mixture_log_density(gaussian_actions, means, log_stds) - self._squash_correction(actions)
+
+
+class SymmetrizedContinuousCritic(ContinuousCritic):
+    """
+    SB3's ``ContinuousCritic`` with every Q-network averaged over a symmetry group:
+    ``Q̄(s, a) = 1/|G| Σ_h Q(L_h s, K_h a)``, so ``Q̄(L_g s, K_g a) = Q̄(s, a)``.
+
+    :param args: ``ContinuousCritic``'s positional arguments.
+    :param symmetry: the env's symmetry.
+    :param kwargs: ``ContinuousCritic``'s keyword arguments.
+    """
+
+    def __init__(self, *args: Any, symmetry: Symmetry, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.symmetry = symmetry
+
+    def _orbit_input(self, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        """``[features(L_h s), K_h a]`` for every element, element-major (``features`` already of the orbit)."""
+        orbit_actions = th.cat([self.symmetry.transform_action(actions, g) for g in self.symmetry.group.elements])
+        return th.cat([features, orbit_actions], dim=1)
+
+    def _average(self, q_values: th.Tensor) -> th.Tensor:
+        return q_values.reshape(len(self.symmetry), -1, q_values.shape[-1]).mean(dim=0)
+
+    def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
+        # As SB3: a features extractor shared with the actor is trained by the actor's loss only; the actions keep
+        # their gradient (the actor's loss differentiates Q through them).
+        with th.set_grad_enabled(not self.share_features_extractor):
+            features = self.extract_features(orbit(self.symmetry, obs), self.features_extractor)
+        qvalue_input = self._orbit_input(features, actions)
+        return tuple(self._average(q_net(qvalue_input)) for q_net in self.q_networks)
+
+    def q1_forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        with th.no_grad():
+            features = self.extract_features(orbit(self.symmetry, obs), self.features_extractor)
+        return self._average(self.q_networks[0](self._orbit_input(features, actions)))
+
+
+class SymmetrizedSACPolicy(SymmetricPolicyMixin, SACPolicy):
+    """
+    A ``SACPolicy`` whose actor is the orbit mixture :class:`SymmetrizedSACActor` (exactly equivariant) and whose
+    critics and critic targets are :class:`SymmetrizedContinuousCritic` (exactly invariant).
+
+    ``SAC(SymmetrizedSACPolicy, env, policy_kwargs=dict(symmetry=sym))``.
+
+    :param observation_space: observation space.
+    :param action_space: a Box that the symmetry maps onto itself (e.g. Pendulum's ``[-2, 2]``), the symmetry's action
+        representation a signed permutation.
+    :param lr_schedule: learning rate schedule.
+    :param symmetry: the environment's symmetry, or a registered env id (default: found on the algorithm's env).
+    :param kwargs: other ``SACPolicy`` arguments (gSDE is not supported).
+    """
+
+    actor: SymmetrizedSACActor
+    critic: SymmetrizedContinuousCritic
+    critic_target: SymmetrizedContinuousCritic
+
+    def _check_arguments(
+        self, action_space: spaces.Space, algorithm: BaseAlgorithm | None, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        if kwargs.get("use_sde"):
+            raise _gsde_error(type(self).__name__)
+        if not isinstance(action_space, spaces.Box):
+            raise SymmetryError(f"{type(self).__name__} supports Box action spaces, got {action_space}")
+        return kwargs
+
+    def _finish_kwargs(self, action_space: spaces.Space, kwargs: dict[str, Any]) -> dict[str, Any]:
+        assert isinstance(action_space, spaces.Box)
+        check_action_bounds(self.symmetry, action_space)
+        return kwargs
+
+    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> SymmetrizedSACActor:
+        actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
+        return SymmetrizedSACActor(**actor_kwargs, symmetry=self.symmetry).to(self.device)
+
+    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> SymmetrizedContinuousCritic:
+        critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
+        return SymmetrizedContinuousCritic(**critic_kwargs, symmetry=self.symmetry).to(self.device)
+
+
+class SymmetrizedSACCnnPolicy(SymmetrizedSACPolicy):
+    """:class:`SymmetrizedSACPolicy` with SB3's NatureCNN feature extractor (as SAC's ``CnnPolicy``)."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         kwargs.setdefault("features_extractor_class", NatureCNN)
