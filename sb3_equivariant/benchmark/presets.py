@@ -318,13 +318,13 @@ PRESETS: dict[str, Experiment] = {
             "sac",
             "sac",
             "Walker2d-v5",
-            ("baseline", "equivariant", "replay_random"),
+            ("baseline", "equivariant", "replay_random", "symmetrised"),
             tuple(range(5)),
             200_000,
             10_000,
             5,
-            description="Walker2d-v5, rl_zoo3 SAC: MlpPolicy vs EquivariantSACPolicy (leg swap) vs replay augmentation, 5 seeds, "
-            "200k steps (rl_zoo3: 1M)",
+            description="Walker2d-v5, rl_zoo3 SAC: MlpPolicy vs EquivariantSACPolicy (leg swap) vs replay augmentation vs the "
+            "orbit-mixture SymmetrizedSACPolicy, 5 seeds, 200k steps (rl_zoo3: 1M)",
         ),
         Experiment(
             "cartpole_novel_lstm",
