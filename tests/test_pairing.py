@@ -5,6 +5,12 @@ from sb3_contrib import QRDQN, TQC, TRPO, MaskablePPO, RecurrentPPO
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 
 from sb3_equivariant import SymmetryError, make_symmetric_env
+from sb3_equivariant.augmentation import (
+    SymmetrizedActorCriticPolicy,
+    SymmetrizedDQNPolicy,
+    SymmetrizedQRDQNPolicy,
+    SymmetrizedSACPolicy,
+)
 from sb3_equivariant.policies import (
     EquivariantDQNPolicy,
     EquivariantMlpLstmPolicy,
@@ -32,6 +38,19 @@ WRONG_PAIRINGS = {
     "PPO + SAC policy": (PPO, EquivariantSACPolicy, "Pendulum-v1", "EquivariantMlpPolicy"),
     "SAC + TD3 policy": (SAC, EquivariantTD3Policy, "Pendulum-v1", "EquivariantSACPolicy"),
     "TD3 + SAC policy": (TD3, EquivariantSACPolicy, "Pendulum-v1", "EquivariantTD3Policy"),
+    # Symmetrized policies name the symmetrized policy of the right family, or the equivariant one where none exists.
+    "DQN + symmetrized actor-critic": (DQN, SymmetrizedActorCriticPolicy, "CartPole-v1", "SymmetrizedDQNPolicy"),
+    "PPO + symmetrized DQN": (PPO, SymmetrizedDQNPolicy, "CartPole-v1", "SymmetrizedActorCriticPolicy"),
+    "DQN + symmetrized QRDQN": (DQN, SymmetrizedQRDQNPolicy, "CartPole-v1", "SymmetrizedDQNPolicy"),
+    "SAC + symmetrized actor-critic": (SAC, SymmetrizedActorCriticPolicy, "Pendulum-v1", "SymmetrizedSACPolicy"),
+    "TD3 + symmetrized SAC": (TD3, SymmetrizedSACPolicy, "Pendulum-v1", "EquivariantTD3Policy"),
+    "RecurrentPPO + symmetrized": (RecurrentPPO, SymmetrizedActorCriticPolicy, "CartPole-v1", "EquivariantMlpLstmPolicy"),
+    "MaskablePPO + symmetrized": (
+        MaskablePPO,
+        SymmetrizedActorCriticPolicy,
+        "CartPole-v1",
+        "MaskableEquivariantActorCriticPolicy",
+    ),
 }
 
 

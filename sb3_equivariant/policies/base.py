@@ -20,9 +20,10 @@ ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 class SymmetricPolicyMixin:
     """
-    Put before an SB3 policy class: the policy's symmetry is resolved once, before SB3 builds anything (``symmetry=``
-    or the env's, see :func:`~sb3_equivariant.envs.discovery.resolve_symmetry`), and saved with the policy. Used by
-    the equivariant and the symmetrized policies.
+    Put before an SB3 policy class: before SB3 builds anything, the pairing with the algorithm is checked (a policy of
+    another family fails with the name of the right one) and the policy's symmetry is resolved once (``symmetry=`` or
+    the env's, see :func:`~sb3_equivariant.envs.discovery.resolve_symmetry`), then saved with the policy. Used by the
+    equivariant and the symmetrized policies.
 
     :param observation_space: observation space.
     :param action_space: action space.
@@ -47,6 +48,7 @@ class SymmetricPolicyMixin:
         **kwargs: Any,
     ):
         algorithm = constructing_algorithm(self)
+        check_pairing(type(self), algorithm)  # type: ignore[arg-type]
         kwargs = self._check_arguments(action_space, algorithm, kwargs)
         self.symmetry = resolve_symmetry(
             symmetry,
@@ -117,7 +119,6 @@ class EquivariantPolicyMixin(SymmetricPolicyMixin):
     def _check_arguments(
         self, action_space: spaces.Space, algorithm: BaseAlgorithm | None, kwargs: dict[str, Any]
     ) -> dict[str, Any]:
-        check_pairing(type(self), algorithm)  # type: ignore[arg-type]
         if kwargs.get("use_sde"):
             raise ValueError(
                 "gSDE (use_sde=True) is not supported by equivariant policies: its state-dependent noise matrix is not "
