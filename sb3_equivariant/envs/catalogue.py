@@ -292,7 +292,7 @@ def _breakout_v4(env: gym.Env | None) -> Symmetry:
 
 
 def _gridworld(env: gym.Env | None) -> Symmetry:
-    """sb3_equivariant/GridWorld-v0, exact: C4 rotations of the agent-centerd image (see :mod:`.gridworld`)."""
+    """sb3_equivariant/GridWorld-v0, exact: C4 rotations of the agent-centered image (see :mod:`.gridworld`)."""
     from sb3_equivariant.envs.gridworld import gridworld_symmetry
 
     return gridworld_symmetry(7 if env is None else int(env.unwrapped.size))  # type: ignore[attr-defined]
