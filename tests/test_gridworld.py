@@ -62,7 +62,7 @@ def test_moves(action: int, move: tuple[int, int]) -> None:
     obs, reward, terminated, truncated, _ = env.step(action)
     np.testing.assert_array_equal(env.get_state()[:2], (np.array([0, 6]) + move) % 7)
     assert tuple(MOVES[action]) == move
-    # The prey appears to move the opposite way in the agent-centerd view (offsets wrap into -3..3).
+    # The prey appears to move the opposite way in the agent-centered view (offsets wrap into -3..3).
     expected = (np.array(before) - move + 3) % 7 - 3
     assert _prey_offset(obs) == tuple(expected)
     assert (reward, terminated, truncated) == (-0.1, False, False)

@@ -1,6 +1,6 @@
 """The predator-prey GridWorld of van der Pol et al. (2020): a torus seen from the agent, with C4 rotation symmetry.
 
-The agent (predator) and the prey live on a ``size x size`` torus. The observation is an agent-centerd binary image:
+The agent (predator) and the prey live on a ``size x size`` torus. The observation is an agent-centered binary image:
 cell ``(i, j)`` of the ``size x size`` view is drawn as a ``cell_size``-pixel square, the agent (an "x" sprite) in the
 center cell and the prey (a "+" sprite) at its toroidal offset from the agent. Both sprites are invariant under
 90° rotations and the moves are rotated into each other, so rotating the view is an exact symmetry.
@@ -32,7 +32,7 @@ _PREY_SPRITE = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=np.uint8)  # "+
 
 class GridWorld(gym.Env):
     """
-    Predator-prey on a torus with an agent-centerd image observation (the paper's GridWorld).
+    Predator-prey on a torus with an agent-centered image observation (the paper's GridWorld).
 
     Observation: ``Box(0, 255, (1, size * cell_size, size * cell_size), uint8)``, channel first, values 0/255.
     Actions: ``Discrete(5)``: 0 stay, 1 up, 2 right, 3 down, 4 left. Reward -0.1 per step, +1 when the agent and the
@@ -93,7 +93,7 @@ class GridWorld(gym.Env):
 
     def _get_obs(self) -> np.ndarray:
         half, k = self.size // 2, self.cell_size
-        offset = (self.prey - self.agent + half) % self.size  # prey cell in the agent-centerd view
+        offset = (self.prey - self.agent + half) % self.size  # prey cell in the agent-centered view
         img = np.zeros((self.size * k, self.size * k), dtype=np.uint8)
         img[half * k : (half + 1) * k, half * k : (half + 1) * k] = self._agent_img
         rows, cols = slice(offset[0] * k, (offset[0] + 1) * k), slice(offset[1] * k, (offset[1] + 1) * k)
@@ -159,7 +159,7 @@ def gridworld_symmetry(size: int = 7) -> Symmetry:
         actions,
         exact=True,
         name="GridWorld-C4",
-        notes="quarter turns of the agent-centerd view; exact",
+        notes="quarter turns of the agent-centered view; exact",
         state_transform=TorusRotation(size),
     )
 

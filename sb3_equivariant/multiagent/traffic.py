@@ -1,7 +1,7 @@
 """Traffic light control (van der Pol et al., 2022): four lights at the crossings of a road grid, one agent each.
 
 The world is a 15 x 15 grid of cells. Two-lane roads run along rows 2, 4, 10, 12 and columns 2, 4, 10, 12, one lane
-per direction (8 one-way lanes, each a route across the whole grid); they cross at four junctions centerd on
+per direction (8 one-way lanes, each a route across the whole grid); they cross at four junctions centered on
 (3, 3), (3, 11), (11, 3), (11, 11). Each junction's light has two phases: 0 lets the vertical lanes enter the
 junction, 1 the horizontal ones. During the first ``spawn_steps`` steps a car joins each route with probability
 ``car_prob`` (it waits at the entrance while that cell is occupied); cars drive one cell per step along their
@@ -33,7 +33,7 @@ TRAFFIC_ID = "sb3_equivariant/TrafficLights-v0"
 GRID = 15
 CENTERS = np.array([[3, 3], [3, 11], [11, 3], [11, 11]])
 N_LIGHTS = len(CENTERS)
-VIEW = 7  # cells seen by a light, centerd on its junction
+VIEW = 7  # cells seen by a light, centered on its junction
 ROAD_LINES = (2, 4, 10, 12)
 
 

@@ -1,6 +1,6 @@
 """Wildlife monitoring (van der Pol et al., 2022): drones on a torus must jointly catch a randomly moving prey.
 
-``n_agents`` drones and one prey live on a ``size x size`` torus. Each drone sees an image of the torus centerd on
+``n_agents`` drones and one prey live on a ``size x size`` torus. Each drone sees an image of the torus centered on
 itself (its own sprite in the center cell, the prey's sprite at its toroidal offset) and knows its own position. The
 prey is caught when exactly one drone lands on it while another drone is next to it (4-neighborhood on the torus):
 the capturing drones get +1 each and the episode ends. Every step costs ``-0.05 / n_agents`` per drone. A quarter turn
@@ -25,7 +25,7 @@ WILDLIFE_ID = "sb3_equivariant/Wildlife-v0"
 
 
 def position_rotation() -> Representation:
-    """C4 on centerd grid coordinates ``(row, col)``: the quarter turn ``(r, c) -> (-c, r)`` (as ``np.rot90`` moves cells)."""
+    """C4 on centered grid coordinates ``(row, col)``: the quarter turn ``(r, c) -> (-c, r)`` (as ``np.rot90`` moves cells)."""
     return signed_permutation(cyclic_group(4), {1: [1, 0]}, {1: [1, -1]}, name="position_rot90")
 
 
@@ -34,7 +34,7 @@ class WildlifeEnv(gym.Env):
     The wildlife monitoring task as a joint (centralised) Gymnasium env.
 
     Observation ``Dict``: ``"view"``: ``Box(0, 1, (n_agents, 1, 3 size, 3 size), float32)``, each drone's view of the
-    torus centerd on itself (3x3-pixel sprites: an "x" for itself, a "+" for the prey); ``"position"``:
+    torus centered on itself (3x3-pixel sprites: an "x" for itself, a "+" for the prey); ``"position"``:
     ``Box(-size // 2, size // 2, (n_agents, 2), float32)``, each drone's cell ``(row, col)`` relative to the center of
     the torus. Action ``MultiDiscrete([5] * n_agents)``: per drone 0 rest, 1 up, 2 right, 3 down, 4 left. Reward: the
     team's, ``-0.05`` per step plus +1 per capturing drone. Drones that would share a cell stay where they were

@@ -15,7 +15,7 @@ from sb3_equivariant.envs.room import KEY_CELL, LETTER_CELL, ROOM_ID, TRAIN_GOAL
 from sb3_equivariant.prae.model import PRAE
 from sb3_equivariant.prae.planning import PlannedPolicy
 
-#: The paper's CartPole: gymnasium's CartPole-v0 (200-step limit); the goal is the upright, centerd, still state.
+#: The paper's CartPole: gymnasium's CartPole-v0 (200-step limit); the goal is the upright, centered, still state.
 CARTPOLE_ID = "CartPole-v0"
 
 
