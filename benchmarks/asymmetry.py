@@ -9,7 +9,7 @@ the part of the observation and of the action that the symmetry does not fix: ``
 An equivariant deterministic policy maps a symmetric state to a symmetric action, so under equivariant dynamics the
 symmetric states form an invariant set: a policy that stays near it cannot, e.g., alternate its legs. This measures
 how near. Writes ``results/<preset>/asymmetry.json`` (rows and the code that measured them; each row also names the
-commit its model was trained at) and prints a table of medians over seeds.
+commits its model was trained at) and prints a table of medians over seeds.
 """
 
 from __future__ import annotations

@@ -375,6 +375,7 @@ def test_asymmetry_of_symmetric_states_and_a_finished_run(tmp_path: Path) -> Non
 
     from sb3_equivariant.benchmark.asymmetry import markdown, measure, non_invariant_norm
     from sb3_equivariant.policies import EquivariantSACPolicy
+    from sb3_equivariant.representation import Representation
 
     walker = symmetry_for("Walker2d-v5")
     x = np.random.default_rng(0).normal(size=17)
@@ -393,11 +394,18 @@ def test_asymmetry_of_symmetric_states_and_a_finished_run(tmp_path: Path) -> Non
     (tmp_path / "ck" / run_dir).mkdir(parents=True)
     (tmp_path / "res" / run_dir).mkdir(parents=True)
     model.save(tmp_path / "ck" / run_dir / "final_model.zip")
-    (tmp_path / "res" / run_dir / "manifest.json").write_text(json.dumps({"code": {"commit": "abc"}}))
+    manifest = {"status": "done", "code": {"commit": "abc"}, "resumed_from_code": [{"commit": "def"}]}
+    (tmp_path / "res" / run_dir / "manifest.json").write_text(json.dumps(manifest))
     rows = measure("pendulum_sac", tmp_path / "ck", tmp_path / "res", episodes=1)
-    assert [(r["method"], r["seed"], r["policy"], r["length"], r["model_commit"]) for r in rows] == [
-        ("baseline", 0, "greedy", 200, "abc"),
-        ("baseline", 0, "stochastic", 200, "abc"),
+    assert [(r["method"], r["seed"], r["policy"], r["length"], r["model_commits"]) for r in rows] == [
+        ("baseline", 0, "greedy", 200, ["abc", "def"]),
+        ("baseline", 0, "stochastic", 200, ["abc", "def"]),
     ]
     assert all(r["obs_asymmetry"] > 0 and r["action_asymmetry"] > 0 for r in rows)
     assert markdown(rows).count("\n") == 3
+    (tmp_path / "res" / run_dir / "manifest.json").write_text(json.dumps({**manifest, "status": "running"}))
+    assert measure("pendulum_sac", tmp_path / "ck", tmp_path / "res", episodes=1) == []
+    with pytest.raises(ValueError, match=r"episodes must be in 1\.\.5000"):
+        measure("pendulum_sac", tmp_path / "ck", tmp_path / "res", episodes=6000)
+    with pytest.raises(ValueError, match="not orthogonal"):
+        non_invariant_norm(Representation(walker.group, [np.eye(2), [[1.0, 1.0], [0.0, -1.0]]]), np.ones(2))

@@ -64,6 +64,16 @@ def test_wrong_pairing_names_the_right_policy(case: str) -> None:
 def test_algorithm_without_equivariant_policy_says_so() -> None:
     with pytest.raises(TypeError, match="no equivariant policy for TQC"):
         TQC(EquivariantMlpPolicy, make_symmetric_env("Pendulum-v1"))
+    with pytest.raises(TypeError, match=r"no symmetrized policy for TQC \(supported: PPO, A2C, TRPO, QRDQN, DQN, SAC\)"):
+        TQC(SymmetrizedSACPolicy, make_symmetric_env("Pendulum-v1"))
+
+
+def test_a_user_subclass_of_a_symmetrized_policy_is_told_what_exists() -> None:
+    class MySACPolicy(SymmetrizedSACPolicy):
+        pass
+
+    with pytest.raises(TypeError, match=r"use EquivariantTD3Policy .*; TD3 has no symmetrized policy"):
+        TD3(MySACPolicy, make_symmetric_env("Pendulum-v1"))
 
 
 RIGHT_PAIRINGS = {
@@ -71,6 +81,9 @@ RIGHT_PAIRINGS = {
     "A2C": (A2C, EquivariantMlpPolicy, "CartPole-v1"),
     "TRPO": (TRPO, EquivariantMlpPolicy, "CartPole-v1"),
     "DDPG": (DDPG, EquivariantTD3Policy, "Pendulum-v1"),
+    "TRPO + symmetrized": (TRPO, SymmetrizedActorCriticPolicy, "CartPole-v1"),
+    "QRDQN + symmetrized": (QRDQN, SymmetrizedQRDQNPolicy, "CartPole-v1"),
+    "SAC + symmetrized": (SAC, SymmetrizedSACPolicy, "Pendulum-v1"),
 }
 
 

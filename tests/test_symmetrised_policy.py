@@ -34,9 +34,9 @@ from sb3_equivariant.augmentation import (
     SymmetrizedSACPolicy,
 )
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
-from sb3_equivariant.group import dihedral_group
+from sb3_equivariant.group import cyclic_group, dihedral_group
 from sb3_equivariant.policies import EquivariantSACPolicy
-from sb3_equivariant.representation import ImageAction, dihedral_action, permutation, signed_permutation
+from sb3_equivariant.representation import ImageAction, dihedral_action, direct_sum, permutation, regular, signed_permutation
 
 
 def random_obs(space: spaces.Box, n: int, seed: int = 0) -> th.Tensor:
@@ -363,9 +363,14 @@ def test_symmetrized_sac_log_prob_is_the_orbit_mixture(env_id: str) -> None:
     assert sampled.shape == actions.shape and sampled_log_prob.shape == (len(obs),)
     assert float(sampled.detach().abs().max()) < 0.999
     th.testing.assert_close(sampled_log_prob.detach(), actor.log_prob(obs, sampled).detach(), atol=1e-4, rtol=0)
-    (sampled_log_prob.sum() + sampled.sum()).backward()
+    # The sample itself is reparameterized (SAC's actor loss -Q(s, a) trains the actor through it) ...
+    sampled.sum().backward(retain_graph=True)
     assert actor.mu.weight.grad is not None and float(actor.mu.weight.grad.abs().max()) > 0
     assert actor.log_std.weight.grad is not None and float(actor.log_std.weight.grad.abs().max()) > 0
+    # ... and so is its log-probability (the entropy term).
+    actor.zero_grad()
+    sampled_log_prob.sum().backward()
+    assert actor.mu.weight.grad is not None and float(actor.mu.weight.grad.abs().max()) > 0
 
 
 def test_symmetrized_sac_deterministic_action_is_equivariant_where_components_are_close() -> None:
@@ -480,6 +485,20 @@ def test_symmetrized_cnn_sac_policy_is_exact_over_d4() -> None:
     actions = th.as_tensor(np.random.default_rng(0).uniform(-0.95, 0.95, (6, 2)).astype(np.float32))
     policy.set_training_mode(False)
     assert_symmetrized_sac_exact(policy, policy.obs_to_tensor(obs.numpy())[0], actions)
+
+
+def test_symmetrized_sac_is_exact_with_a_four_cycle_of_action_dimensions() -> None:
+    """C4 permuting four action dimensions cyclically (as an Ant's legs): the only case here where an element's
+    permutation is not its own inverse, so a log-std moved by K_h instead of K_h⁻¹ fails."""
+    c4 = cyclic_group(4)
+    sym = Symmetry(direct_sum(regular(c4), regular(c4)), regular(c4), discrete=False, name="four-legs")
+    obs_space, act_space = spaces.Box(-np.inf, np.inf, (8,), np.float32), spaces.Box(-1, 1, (4,), np.float32)
+    policy = SymmetrizedSACPolicy(obs_space, act_space, lambda _: 1e-3, symmetry=sym, net_arch=[16])
+    perturb(policy)
+    obs = random_obs(obs_space, 16)
+    actions = th.as_tensor(np.random.default_rng(0).uniform(-0.95, 0.95, (16, 4)).astype(np.float32))
+    policy.set_training_mode(False)
+    assert_symmetrized_sac_exact(policy, obs, actions)
 
 
 def test_symmetrized_sac_rejects_gsde_and_asymmetric_boxes() -> None:

@@ -83,8 +83,16 @@ __getattr__ = deprecated_aliases(
     {
         **{
             name.replace("Symmetrized", "Symmetrised"): globals()[name]
-            for name in __all__
-            if "Symmetrized" in name and "SAC" not in name and name != "SymmetrizedContinuousCritic"  # SAC's came later
+            for name in (
+                "SymmetrizedActorCriticCnnPolicy",
+                "SymmetrizedActorCriticPolicy",
+                "SymmetrizedDQNCnnPolicy",
+                "SymmetrizedDQNPolicy",
+                "SymmetrizedQNetwork",
+                "SymmetrizedQRDQNCnnPolicy",
+                "SymmetrizedQRDQNPolicy",
+                "SymmetrizedQuantileNetwork",
+            )
         },
         "symmetrised_probabilities": symmetrized_probabilities,
     },

@@ -80,6 +80,8 @@ class SymmetrizedActorCriticPolicy(SymmetricPolicyMixin, ActorCriticPolicy):
     :param kwargs: other ``ActorCriticPolicy`` arguments (gSDE is not supported).
     """
 
+    symmetrized = True
+
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         if not isinstance(self.action_dist, (CategoricalDistribution, DiagGaussianDistribution)):
@@ -190,6 +192,8 @@ class SymmetrizedDQNPolicy(SymmetricPolicyMixin, DQNPolicy):
     Takes ``DQNPolicy``'s arguments and ``symmetry`` (see :class:`~sb3_equivariant.policies.base.SymmetricPolicyMixin`).
     """
 
+    symmetrized = True
+
     def make_q_net(self) -> SymmetrizedQNetwork:
         net_args = self._update_features_extractor(self.net_args, features_extractor=None)
         return SymmetrizedQNetwork(**net_args, symmetry=self.symmetry).to(self.device)
@@ -222,6 +226,8 @@ class SymmetrizedQRDQNPolicy(SymmetricPolicyMixin, QRDQNPolicy):
     Takes ``QRDQNPolicy``'s arguments and ``symmetry`` (see :class:`~sb3_equivariant.policies.base.SymmetricPolicyMixin`).
     """
 
+    symmetrized = True
+
     def make_quantile_net(self) -> SymmetrizedQuantileNetwork:
         net_args = self._update_features_extractor(self.net_args, features_extractor=None)
         return SymmetrizedQuantileNetwork(**net_args, symmetry=self.symmetry).to(self.device)
@@ -236,6 +242,7 @@ class SymmetrizedQRDQNCnnPolicy(SymmetrizedQRDQNPolicy):
 
 
 def _gsde_error(owner: str) -> SymmetryError:
+    """The error for gSDE, which the orbit mixture cannot transform (raised before anything is built)."""
     return SymmetryError(
         f"{owner} does not support gSDE (use_sde=True): gSDE draws its exploration noise from a state-dependent noise "
         "matrix with a state-independent log-std, which the orbit mixture has no way to transform with the symmetry. "
@@ -268,7 +275,6 @@ class SymmetrizedSACActor(Actor):
         if kwargs.get("use_sde"):
             raise _gsde_error(type(self).__name__)
         super().__init__(*args, **kwargs)
-        check_action_bounds(symmetry, self.action_space)
         self.symmetry = symmetry
         #: How a log-std transforms: the permutation part ``|K_g|`` of the action representation.
         self._log_std_rep = unsigned(symmetry.action_rep)
@@ -277,7 +283,12 @@ class SymmetrizedSACActor(Actor):
         return {**super()._get_constructor_parameters(), "symmetry": self.symmetry}
 
     def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
-        """Not available: the policy is a mixture of ``|G|`` squashed Gaussians; see :meth:`mixture_params`."""
+        """
+        Not available: the policy is a mixture of ``|G|`` squashed Gaussians; see :meth:`mixture_params`.
+
+        :param obs: a batch of observations.
+        :raises NotImplementedError: always.
+        """
         raise NotImplementedError(
             f"{type(self).__name__} is a mixture of {len(self.symmetry)} squashed Gaussians, not one: use "
             "mixture_params(obs) for the components' means and log-stds"
@@ -393,9 +404,17 @@ class SymmetrizedContinuousCritic(ContinuousCritic):
         return th.cat([features, orbit_actions], dim=1)
 
     def _average(self, q_values: th.Tensor) -> th.Tensor:
+        """The mean over the orbit of element-major Q-values, shape ``(batch, 1)``."""
         return q_values.reshape(len(self.symmetry), -1, q_values.shape[-1]).mean(dim=0)
 
     def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
+        """
+        ``Q̄_i(s, a)`` of every Q-network ``i``.
+
+        :param obs: a batch of observations.
+        :param actions: squashed actions in ``[-1, 1]``, shape ``(batch, action_dim)``.
+        :return: one tensor of shape ``(batch, 1)`` per Q-network.
+        """
         # As SB3: a features extractor shared with the actor is trained by the actor's loss only; the actions keep
         # their gradient (the actor's loss differentiates Q through them).
         with th.set_grad_enabled(not self.share_features_extractor):
@@ -404,6 +423,12 @@ class SymmetrizedContinuousCritic(ContinuousCritic):
         return tuple(self._average(q_net(qvalue_input)) for q_net in self.q_networks)
 
     def q1_forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        """
+        ``Q̄_1(s, a)`` with the features computed without gradient, as SB3's (TD3's actor loss).
+
+        :param obs: a batch of observations.
+        :param actions: squashed actions, shape ``(batch, action_dim)``.
+        """
         with th.no_grad():
             features = self.extract_features(orbit(self.symmetry, obs), self.features_extractor)
         return self._average(self.q_networks[0](self._orbit_input(features, actions)))
@@ -424,6 +449,8 @@ class SymmetrizedSACPolicy(SymmetricPolicyMixin, SACPolicy):
     :param kwargs: other ``SACPolicy`` arguments (gSDE is not supported).
     """
 
+    symmetrized = True
+
     actor: SymmetrizedSACActor
     critic: SymmetrizedContinuousCritic
     critic_target: SymmetrizedContinuousCritic
@@ -443,10 +470,20 @@ class SymmetrizedSACPolicy(SymmetricPolicyMixin, SACPolicy):
         return kwargs
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> SymmetrizedSACActor:
+        """
+        The orbit-mixture actor, as SB3's ``make_actor``.
+
+        :param features_extractor: a features extractor to share (default: a new one).
+        """
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
         return SymmetrizedSACActor(**actor_kwargs, symmetry=self.symmetry).to(self.device)
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> SymmetrizedContinuousCritic:
+        """
+        An orbit-averaged critic (also the target critic), as SB3's ``make_critic``.
+
+        :param features_extractor: a features extractor to share (default: a new one).
+        """
         critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
         return SymmetrizedContinuousCritic(**critic_kwargs, symmetry=self.symmetry).to(self.device)
 

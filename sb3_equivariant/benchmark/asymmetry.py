@@ -8,17 +8,19 @@ policy that stays near it cannot, e.g., alternate its legs. ``benchmarks/asymmet
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
+from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_equivariant.benchmark.build import algorithm_class
+from sb3_equivariant.benchmark.build import algorithm_class, make_envs, resolved_hyperparams
 from sb3_equivariant.benchmark.presets import PRESETS
-from sb3_equivariant.benchmark.spec import EVAL_SEED_STRIDE, eval_seed
-from sb3_equivariant.envs.registry import symmetry_for
+from sb3_equivariant.benchmark.spec import EVAL_SEED_STRIDE, RunSpec, eval_seed
+from sb3_equivariant.envs import get_symmetry
 from sb3_equivariant.representation_algebra import Representation
 
 
@@ -26,36 +28,40 @@ def non_invariant_norm(rep: Representation, x: np.ndarray) -> float:
     """
     ``|x - P x|``: the norm of the part of ``x`` that the group does not fix (0 exactly on symmetric points).
 
-    :param rep: the representation acting on ``x``.
+    :param rep: the representation acting on ``x``; orthogonal, so that ``P`` is the orthogonal projector and the
+        norm is the same at ``x`` and at every ``ρ(g) x``.
     :param x: a vector of ``rep``'s dimension.
+    :raises ValueError: for a representation that is not orthogonal.
     """
-    projector = rep.matrices.mean(axis=0)
-    return float(np.linalg.norm(x - projector @ x))
+    mats = rep.matrices
+    if not np.allclose(mats @ mats.transpose(0, 2, 1), np.eye(rep.dim), atol=1e-8):
+        raise ValueError(f"{rep}: not orthogonal, so |x - Px| would not be invariant; use an orthogonal representation")
+    return float(np.linalg.norm(x - mats.mean(axis=0) @ x))
 
 
-def rollout_asymmetry(model: Any, env_id: str, seeds: list[int], deterministic: bool) -> dict[str, float]:
+def rollout_asymmetry(model: Any, make_env: Callable[[int], VecEnv], seeds: list[int], deterministic: bool) -> dict[str, float]:
     """
     Mean return, episode length and per-step non-invariant norms of observation and action, one episode per seed.
 
-    :param model: a trained SB3 model on ``env_id``.
-    :param env_id: a gymnasium id with a registered symmetry on vector observations and Box actions.
+    :param model: a trained SB3 model.
+    :param make_env: a one-env ``VecEnv`` with its symmetry attached (vector observations, Box actions) from a seed.
     :param seeds: reset seeds, one episode each.
     :param deterministic: greedy (``True``) or sampled actions.
     """
-    symmetry = symmetry_for(env_id)
-    if not isinstance(symmetry.obs_action, Representation) or symmetry.discrete:
-        raise ValueError(f"{env_id}: asymmetry needs vector observations and Box actions, as a Representation on each")
     returns, lengths, obs_norms, action_norms = [], [], [], []
     for seed in seeds:
-        env = gym.make(env_id)
-        obs, _ = env.reset(seed=seed)
-        done, total, steps = False, 0.0, 0
+        env = make_env(seed)
+        symmetry = get_symmetry(env, required=True)
+        if not isinstance(symmetry.obs_action, Representation) or symmetry.discrete:
+            raise ValueError(f"{symmetry.name}: asymmetry needs vector observations and Box actions (a Representation each)")
+        obs, done, total, steps = env.reset(), False, 0.0, 0
         while not done:
             action, _ = model.predict(obs, deterministic=deterministic)
-            obs_norms.append(non_invariant_norm(symmetry.obs_action, obs))
-            action_norms.append(non_invariant_norm(symmetry.action_rep, action))
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total, steps, done = total + float(reward), steps + 1, terminated or truncated
+            assert isinstance(obs, np.ndarray)  # vector observations (checked above)
+            obs_norms.append(non_invariant_norm(symmetry.obs_action, obs[0]))
+            action_norms.append(non_invariant_norm(symmetry.action_rep, action[0]))
+            obs, reward, dones, _ = env.step(action)
+            total, steps, done = total + float(reward[0]), steps + 1, bool(dones[0])
         env.close()
         returns.append(total)
         lengths.append(steps)
@@ -67,25 +73,39 @@ def rollout_asymmetry(model: Any, env_id: str, seeds: list[int], deterministic: 
     }
 
 
+def _one_env(spec: RunSpec, params: dict[str, Any], seed: int) -> VecEnv:
+    """The run's env, one copy, seeded: as the benchmark builds it (env kwargs, symmetry attached)."""
+    return make_envs(spec, params, seed, 1)  # type: ignore[no-any-return]
+
+
 def measure(preset: str, checkpoints: Path, results: Path, episodes: int) -> list[dict[str, Any]]:
     """
-    One row per finished run with a final model and per policy (greedy, stochastic).
+    One row per finished run with a final model and per policy (greedy, stochastic). Each run's env, algorithm class
+    and hyperparameters are rebuilt as it trained; the episodes start from states of the run's own evaluation seed
+    block, disjoint from its evaluation episodes.
 
     :param preset: a benchmark preset.
     :param checkpoints: the runs' checkpoint root (``final_model.zip`` of each run).
-    :param results: the results root (each run's ``manifest.json`` says it finished and at which commit).
-    :param episodes: episodes per run and policy.
+    :param results: the results root (each run's ``manifest.json`` says it finished and with which code).
+    :param episodes: episodes per run and policy, at most half the evaluation seed block.
     """
+    if not 0 < episodes <= EVAL_SEED_STRIDE // 2:
+        raise ValueError(f"episodes must be in 1..{EVAL_SEED_STRIDE // 2} (half a run's evaluation seed block), got {episodes}")
     experiment = PRESETS[preset]
     rows = []
     for spec in experiment.specs(results):
         model_path = checkpoints / spec.relative_dir() / "final_model.zip"
-        manifest = results / spec.relative_dir() / "manifest.json"
-        if not (model_path.exists() and manifest.exists()):
+        manifest_path = results / spec.relative_dir() / "manifest.json"
+        if not (model_path.exists() and manifest_path.exists()):
             continue
-        model = algorithm_class(spec.algo).load(model_path, device="cpu")
-        # Start states disjoint from the run's evaluation episodes (the second half of its seed block).
-        seeds = [eval_seed(spec.seed, experiment.n_eval_episodes) + EVAL_SEED_STRIDE // 2 + i for i in range(episodes)]
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("status") != "done":
+            continue
+        params = resolved_hyperparams(spec)
+        model = algorithm_class(spec.algo, params).load(model_path, device="cpu")
+        first = eval_seed(spec.seed, experiment.n_eval_episodes) + EVAL_SEED_STRIDE // 2
+        commits = [manifest["code"]["commit"], *(c["commit"] for c in manifest.get("resumed_from_code", []))]
+        make_env = functools.partial(_one_env, spec, params)
         for deterministic in (True, False):
             rows.append(
                 {
@@ -93,8 +113,8 @@ def measure(preset: str, checkpoints: Path, results: Path, episodes: int) -> lis
                     "seed": spec.seed,
                     "policy": "greedy" if deterministic else "stochastic",
                     "episodes": episodes,
-                    "model_commit": json.loads(manifest.read_text())["code"]["commit"],
-                    **rollout_asymmetry(model, spec.env_id, seeds, deterministic),
+                    "model_commits": commits,
+                    **rollout_asymmetry(model, make_env, [first + i for i in range(episodes)], deterministic),
                 }
             )
     return rows

@@ -35,6 +35,8 @@ class SymmetricPolicyMixin:
 
     #: Whether the policy handles ``Dict`` observation spaces.
     dict_observations: ClassVar[bool] = False
+    #: Whether the policy is a symmetrized one (an ordinary network averaged over the orbit), for the pairing errors.
+    symmetrized: ClassVar[bool] = False
 
     symmetry: Symmetry
 

@@ -99,12 +99,11 @@ def check_pairing(policy_class: type[BasePolicy], algorithm: BaseAlgorithm | Non
     if own is not None and own is wanted:
         return
     own_text = next((f"{text} ({algos})" for base, text, algos, *_ in POLICY_FAMILIES if base is own), "not an SB3 policy")
+    is_symmetrized = bool(getattr(policy_class, "symmetrized", False))
+    kind = "symmetrized" if is_symmetrized else "equivariant"
     if wanted is None:
-        supported = ", ".join(algos for _, _, algos, *_ in POLICY_FAMILIES)
-        raise TypeError(f"{name} is {own_text}; there is no equivariant policy for {algo_name} (supported: {supported})")
+        supported = ", ".join(algos for _, _, algos, eq, sym in POLICY_FAMILIES if (sym if is_symmetrized else eq))
+        raise TypeError(f"{name} is {own_text}; there is no {kind} policy for {algo_name} (supported: {supported})")
     equivariant, symmetrized = next((eq, sym) for base, _, _, eq, sym in POLICY_FAMILIES if base is wanted)
-    if name.startswith("Symmetrized"):
-        use = symmetrized or f"{equivariant}; {algo_name} has no symmetrized policy"
-    else:
-        use = equivariant
+    use = (symmetrized or f"{equivariant}; {algo_name} has no symmetrized policy") if is_symmetrized else equivariant
     raise TypeError(f"{name} is {own_text}, not a policy for {algo_name}: use {use}")
