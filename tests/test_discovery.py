@@ -224,6 +224,13 @@ def test_british_names_are_deprecated_aliases(module: str, old: str, new: str) -
     assert not hasattr(importlib.import_module(module), "Nope")  # other names: a plain AttributeError
 
 
+@pytest.mark.parametrize("module", ["sb3_equivariant.augmentation", "sb3_equivariant.augmentation.symmetrised"])
+def test_classes_added_after_the_renaming_have_no_british_alias(module: str) -> None:
+    import importlib
+
+    assert not hasattr(importlib.import_module(module), "SymmetrisedSACPolicy")
+
+
 def test_model_saved_with_a_british_class_path_loads() -> None:
     expected = np.load(DATA / "main_outputs.npz")
     with pytest.warns(DeprecationWarning, match="SymmetrisedActorCriticPolicy is deprecated"):

@@ -77,22 +77,16 @@ __all__ = [
     "symmetry_loss",
 ]
 
-# Names before the American spelling (kept for old imports, rl_zoo3 configs and pickled models).
+# Names before the American spelling (kept for old imports, rl_zoo3 configs and pickled models); classes added since
+# never had a British name.
+_SINCE_THE_RENAME = {"SymmetrizedContinuousCritic", "SymmetrizedSACActor", "SymmetrizedSACCnnPolicy", "SymmetrizedSACPolicy"}
 __getattr__ = deprecated_aliases(
     __name__,
     {
         **{
             name.replace("Symmetrized", "Symmetrised"): globals()[name]
-            for name in (
-                "SymmetrizedActorCriticCnnPolicy",
-                "SymmetrizedActorCriticPolicy",
-                "SymmetrizedDQNCnnPolicy",
-                "SymmetrizedDQNPolicy",
-                "SymmetrizedQNetwork",
-                "SymmetrizedQRDQNCnnPolicy",
-                "SymmetrizedQRDQNPolicy",
-                "SymmetrizedQuantileNetwork",
-            )
+            for name in __all__
+            if name.startswith("Symmetrized") and name not in _SINCE_THE_RENAME
         },
         "symmetrised_probabilities": symmetrized_probabilities,
     },
