@@ -24,6 +24,15 @@ from sb3_equivariant.envs import get_symmetry
 from sb3_equivariant.representation_algebra import Representation
 
 
+@functools.cache
+def _invariant_projector(rep: Representation) -> np.ndarray:
+    """``P = 1/|G| Σ_g ρ(g)`` of an orthogonal representation (once per representation: it is used every step)."""
+    mats = rep.matrices
+    if not np.allclose(mats @ mats.transpose(0, 2, 1), np.eye(rep.dim), atol=1e-8):
+        raise ValueError(f"{rep}: not orthogonal, so |x - Px| would not be invariant; use an orthogonal representation")
+    return mats.mean(axis=0)  # type: ignore[no-any-return]
+
+
 def non_invariant_norm(rep: Representation, x: np.ndarray) -> float:
     """
     ``|x - P x|``: the norm of the part of ``x`` that the group does not fix (0 exactly on symmetric points).
@@ -33,10 +42,7 @@ def non_invariant_norm(rep: Representation, x: np.ndarray) -> float:
     :param x: a vector of ``rep``'s dimension.
     :raises ValueError: for a representation that is not orthogonal.
     """
-    mats = rep.matrices
-    if not np.allclose(mats @ mats.transpose(0, 2, 1), np.eye(rep.dim), atol=1e-8):
-        raise ValueError(f"{rep}: not orthogonal, so |x - Px| would not be invariant; use an orthogonal representation")
-    return float(np.linalg.norm(x - mats.mean(axis=0) @ x))
+    return float(np.linalg.norm(x - _invariant_projector(rep) @ x))
 
 
 def rollout_asymmetry(model: Any, make_env: Callable[[int], VecEnv], seeds: list[int], deterministic: bool) -> dict[str, float]:
