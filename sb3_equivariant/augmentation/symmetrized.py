@@ -50,6 +50,7 @@ from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor, SACP
 from sb3_equivariant.envs.symmetry import Symmetry, SymmetryError
 from sb3_equivariant.policies.base import SymmetricPolicyMixin
 from sb3_equivariant.policies.continuous import check_action_bounds, unsigned
+from sb3_equivariant.representation import Representation
 
 
 def orbit(symmetry: Symmetry, obs: th.Tensor) -> th.Tensor:
@@ -57,13 +58,18 @@ def orbit(symmetry: Symmetry, obs: th.Tensor) -> th.Tensor:
     return th.cat([symmetry.transform_obs(obs, g) for g in symmetry.group.elements])
 
 
+def back_transform(rep: Representation, per_element: th.Tensor) -> th.Tensor:
+    """
+    ``[K_h⁻¹ x_h]_h`` for ``x`` of shape ``(|G|, batch, dim)`` (``x_h`` computed at ``L_h s``), ``K`` = ``rep``; same
+    shape. For discrete actions ``K_h⁻¹`` re-indexes: ``(K_h⁻¹ x)[a] = x[K_h a]``.
+    """
+    group = rep.group
+    return th.stack([rep.apply(per_element[h], group.inv(h)) for h in group.elements])
+
+
 def back_transform_mean(symmetry: Symmetry, per_element: th.Tensor) -> th.Tensor:
-    """
-    ``1/|G| Σ_h K_h⁻¹ x_h`` for ``x`` of shape ``(|G|, batch, action_dim)`` (``x_h`` computed at ``L_h s``).
-    For discrete actions ``K_h⁻¹`` re-indexes: ``(K_h⁻¹ x)[a] = x[K_h a]``.
-    """
-    group = symmetry.group
-    return th.stack([symmetry.action_rep.apply(per_element[h], group.inv(h)) for h in group.elements]).mean(dim=0)
+    """``1/|G| Σ_h K_h⁻¹ x_h``, the mean of :func:`back_transform` with the symmetry's action representation."""
+    return back_transform(symmetry.action_rep, per_element).mean(dim=0)
 
 
 class SymmetrizedActorCriticPolicy(SymmetricPolicyMixin, ActorCriticPolicy):
@@ -98,8 +104,7 @@ class SymmetrizedActorCriticPolicy(SymmetricPolicyMixin, ActorCriticPolicy):
         out = out.reshape(order, out.shape[0] // order, -1)
         if isinstance(self.action_dist, CategoricalDistribution):
             log_probs = th.log_softmax(out, dim=-1)
-            group = self.symmetry.group
-            back = th.stack([self.symmetry.action_rep.apply(log_probs[h], group.inv(h)) for h in group.elements])
+            back = back_transform(self.symmetry.action_rep, log_probs)
             return self.action_dist.proba_distribution(action_logits=th.logsumexp(back, dim=0) - math.log(order))
         assert isinstance(self.action_dist, DiagGaussianDistribution)
         mean = back_transform_mean(self.symmetry, out)
@@ -302,14 +307,12 @@ class SymmetrizedSACActor(Actor):
         :return: means and log-stds, each of shape ``(|G|, batch, action_dim)``, component ``h`` first.
         """
         assert isinstance(obs, th.Tensor), "Dict observations are not supported"
-        order, group = len(self.symmetry), self.symmetry.group
+        order = len(self.symmetry)
         latent = self.latent_pi(self.extract_features(orbit(self.symmetry, obs), self.features_extractor))
         mean = self.mu(latent).reshape(order, obs.shape[0], -1)
         log_std = self.log_std(latent)  # type: ignore[operator]
         log_std = th.clamp(log_std, LOG_STD_MIN, LOG_STD_MAX).reshape(order, obs.shape[0], -1)
-        means = th.stack([self.symmetry.action_rep.apply(mean[h], group.inv(h)) for h in group.elements])
-        log_stds = th.stack([self._log_std_rep.apply(log_std[h], group.inv(h)) for h in group.elements])
-        return means, log_stds
+        return back_transform(self.symmetry.action_rep, mean), back_transform(self._log_std_rep, log_std)
 
     @staticmethod
     def _mixture_log_density(gaussian_actions: th.Tensor, means: th.Tensor, log_stds: th.Tensor) -> th.Tensor:
