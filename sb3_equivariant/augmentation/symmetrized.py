@@ -444,6 +444,10 @@ class SymmetrizedSACPolicy(SymmetricPolicyMixin, SACPolicy):
 
     ``SAC(SymmetrizedSACPolicy, env, policy_kwargs=dict(symmetry=sym))``.
 
+    SAC's entropy term (and ``ent_coef="auto"``'s target) applies to the mixture's log-probabilities. Where the
+    components separate, the mixture's entropy exceeds a component's by up to ``log |G|``, so at the same target each
+    component is narrower than one Gaussian would be; where they coincide (a state the group fixes) nothing changes.
+
     :param observation_space: observation space.
     :param action_space: a Box that the symmetry maps onto itself (e.g. Pendulum's ``[-2, 2]``), the symmetry's action
         representation a signed permutation.
