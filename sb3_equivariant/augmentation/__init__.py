@@ -77,17 +77,22 @@ __all__ = [
     "symmetry_loss",
 ]
 
-# Names before the American spelling (kept for old imports, rl_zoo3 configs and pickled models); classes added since
-# never had a British name.
-_SINCE_THE_RENAME = {"SymmetrizedContinuousCritic", "SymmetrizedSACActor", "SymmetrizedSACCnnPolicy", "SymmetrizedSACPolicy"}
+# The names before the American spelling (kept for old imports, rl_zoo3 configs and pickled models). A closed list:
+# classes added since never had a British name.
+_BRITISH_NAMES = (
+    "SymmetrisedActorCriticCnnPolicy",
+    "SymmetrisedActorCriticPolicy",
+    "SymmetrisedDQNCnnPolicy",
+    "SymmetrisedDQNPolicy",
+    "SymmetrisedQNetwork",
+    "SymmetrisedQRDQNCnnPolicy",
+    "SymmetrisedQRDQNPolicy",
+    "SymmetrisedQuantileNetwork",
+)
 __getattr__ = deprecated_aliases(
     __name__,
     {
-        **{
-            name.replace("Symmetrized", "Symmetrised"): globals()[name]
-            for name in __all__
-            if name.startswith("Symmetrized") and name not in _SINCE_THE_RENAME
-        },
+        **{name: globals()[name.replace("Symmetrised", "Symmetrized")] for name in _BRITISH_NAMES},
         "symmetrised_probabilities": symmetrized_probabilities,
     },
 )
